@@ -1,0 +1,190 @@
+"""The application factory: `flask --app app run`, or gunicorn "app:create_app()"."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import CONFIGS, INSTANCE_DIR, development_secret_key
+from extensions import csrf, db, limiter, login_manager
+from security.attempts import limits_from_config
+from security.keys import hasher_from_config
+from security.sessions import Timeouts, load_session
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    configure(app, config or {})
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def configure(app: Flask, overrides: dict) -> None:
+    env_name = overrides.get("SPAREKEY_ENV") or os.environ.get("SPAREKEY_ENV", "development")
+    if env_name not in CONFIGS:
+        raise RuntimeError(f"SPAREKEY_ENV must be one of {', '.join(CONFIGS)}, not {env_name!r}")
+    config_class = CONFIGS[env_name]
+    app.config.from_object(config_class)
+    app.config.update(config_class.from_environment())
+    app.config.update(overrides)
+    app.config["SPAREKEY_ENV"] = env_name
+    if not app.config.get("SECRET_KEY"):
+        if env_name == "production":
+            raise RuntimeError("SECRET_KEY must be set in production (see .env.example).")
+        app.config["SECRET_KEY"] = development_secret_key()
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        INSTANCE_DIR.mkdir(exist_ok=True)
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+    app.extensions["sparekey_hasher"] = hasher_from_config(app.config)
+    app.extensions["sparekey_limits"] = limits_from_config(app.config)
+    app.extensions["sparekey_timeouts"] = Timeouts(
+        idle_seconds=int(app.config["SESSION_IDLE_TIMEOUT_SECONDS"]),
+        absolute_seconds=int(app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]),
+    )
+    # The signed cookie lives no longer than the server-side session behind it.
+    app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]
+    logging.getLogger("sparekey.security").setLevel(logging.INFO)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """WAL and a busy timeout so concurrent requests wait instead of failing as "locked"."""
+    module = type(dbapi_connection).__module__
+    if "sqlite" not in module:
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in to see that page."
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(session_id: str):
+        row = load_session(db.session, session_id, app.extensions["sparekey_timeouts"])
+        if row is None:
+            return None
+        user = row.user
+        user.current_session = row
+        return user
+
+
+def register_blueprints(app: Flask) -> None:
+    from blueprints.auth import bp as auth_bp
+    from blueprints.profile import bp as profile_bp
+    from blueprints.settings import bp as settings_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(settings_bp)
+    app.register_blueprint(profile_bp)
+
+
+ALLOWED_DURING_PASSWORD_CHANGE = {"auth.new_password", "auth.logout", "static"}
+
+
+def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def require_new_password_after_recovery():
+        if not current_user.is_authenticated:
+            return None
+        row = current_user.current_session
+        if row.must_change_password and request.endpoint not in ALLOWED_DURING_PASSWORD_CHANGE:
+            flash("Create a new password before you go on.", "info")
+            return redirect(url_for("auth.new_password"))
+        return None
+
+    @app.after_request
+    def security_headers(response):
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if request.endpoint != "static":
+            # Pages of a signed-in account never go into a cache, so Back after log-out shows
+            # nothing and no code sheet survives on disk.
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+ERROR_TEXTS = {
+    400: ("Bad request", "The form could not be read. Go back, reload the page and try again."),
+    404: ("Page not found", "There is no page at this address."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    413: ("Too much data", "What you sent is too large. Shorten it and try again."),
+    429: ("Too many requests", "Too many requests from your network. Wait a minute and try again."),
+    500: ("Something went wrong", "An error on our side stopped this page. Nothing was changed."),
+}
+
+
+def register_errorhandlers(app: Flask) -> None:
+    def render_error(error):
+        code = getattr(error, "code", 500) or 500
+        if code not in ERROR_TEXTS:
+            code = 500
+        title, text = ERROR_TEXTS[code]
+        if isinstance(error, CSRFError):
+            text = (
+                "This form expired or did not come from this site. Reload the page and try again."
+            )
+        return render_template("errors/error.html", code=code, title=title, text=text), code
+
+    for code in ERROR_TEXTS:
+        app.register_error_handler(code, render_error)
+    app.register_error_handler(CSRFError, render_error)
+
+
+def register_commands(app: Flask) -> None:
+    from commands import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from security.backup_codes import LOW_CODES_WARNING, format_code
+    from security.client import describe_device
+
+    @app.template_filter("datetime")
+    def format_datetime(value) -> str:
+        return value.strftime("%-d %b %Y, %H:%M UTC") if value else ""
+
+    @app.template_filter("date")
+    def format_date(value) -> str:
+        return value.strftime("%-d %b %Y") if value else ""
+
+    app.jinja_env.filters["code"] = format_code
+    app.jinja_env.filters["device"] = describe_device
+    app.jinja_env.globals["LOW_CODES_WARNING"] = LOW_CODES_WARNING

@@ -1,0 +1,156 @@
+"""Forms of sign-up, log-in and recovery."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional, ValidationError
+
+from extensions import db
+from models import User
+from security.accounts import (
+    MAX_IDENTIFIER_LENGTH,
+    normalise_email,
+    normalise_phone,
+    normalise_username,
+    username_problem,
+)
+from security.backup_codes import CodeFormatError, normalise_code_input
+from security.passwords import MAX_LENGTH, password_problem
+
+IDENTIFIER_LABEL = "Phone number, username, or email"
+
+
+def _identifier_field() -> StringField:
+    return StringField(
+        IDENTIFIER_LABEL,
+        validators=[
+            DataRequired("Enter your username, email or phone number."),
+            Length(max=MAX_IDENTIFIER_LENGTH, message="That is too long for a username."),
+        ],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+    )
+
+
+def _new_password_field(label: str) -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[DataRequired("Choose a password.")],
+        render_kw={"autocomplete": "new-password"},
+        description="At least 8 characters. Spaces and any characters are fine.",
+    )
+
+
+class LoginForm(FlaskForm):
+    identifier = _identifier_field()
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired("Enter your password."),
+            Length(max=MAX_LENGTH, message="That is too long for a password."),
+        ],
+        render_kw={"autocomplete": "current-password"},
+    )
+    submit = SubmitField("Log in")
+
+
+class SignupForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[DataRequired("Choose a username."), Length(max=60)],
+        render_kw={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"},
+        description="3 to 30 characters: letters, digits, dots and underscores.",
+    )
+    email = StringField(
+        "Email (optional)",
+        validators=[
+            Optional(),
+            Length(max=254),
+            Email("Enter an email address like name@example.com.", check_deliverability=False),
+        ],
+        render_kw={"autocomplete": "email", "type": "email"},
+    )
+    phone = StringField(
+        "Phone number (optional)",
+        validators=[Optional(), Length(max=30)],
+        render_kw={"autocomplete": "tel", "type": "tel"},
+    )
+    password = _new_password_field("Password")
+    submit = SubmitField("Sign up")
+
+    def validate_username(self, field) -> None:
+        username = normalise_username(field.data)
+        problem = username_problem(username)
+        if problem:
+            raise ValidationError(problem)
+        if db.session.scalar(select(User.id).where(User.username == username)):
+            raise ValidationError("This username is taken. Try another.")
+        field.data = username
+
+    def validate_email(self, field) -> None:
+        email = normalise_email(field.data)
+        if email and db.session.scalar(select(User.id).where(User.email == email)):
+            raise ValidationError("Another account uses this email. Log in instead?")
+        field.data = email
+
+    def validate_phone(self, field) -> None:
+        try:
+            phone = normalise_phone(field.data)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+        if phone and db.session.scalar(select(User.id).where(User.phone == phone)):
+            raise ValidationError("Another account uses this phone number. Log in instead?")
+        field.data = phone
+
+    def validate_password(self, field) -> None:
+        problem = password_problem(field.data, self.username.data or "", self.email.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+
+class TroubleForm(FlaskForm):
+    identifier = _identifier_field()
+    use_backup_code = SubmitField("Use a backup code")
+
+
+class BackupCodeForm(FlaskForm):
+    code = StringField(
+        "Backup code",
+        validators=[DataRequired("Enter a backup code.")],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+        description="8 digits from your backup code sheet, like 1234 5678.",
+    )
+    submit = SubmitField("Submit")
+
+    def validate_code(self, field) -> None:
+        try:
+            field.data = normalise_code_input(field.data)
+        except CodeFormatError as error:
+            raise ValidationError(str(error)) from error
+
+
+class NewPasswordForm(FlaskForm):
+    password = _new_password_field("New password")
+    confirm = PasswordField(
+        "Confirm new password",
+        validators=[
+            DataRequired("Type the new password again."),
+            EqualTo("password", "The two passwords do not match."),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField("Create a new password")
+
+    username: str = ""
+    email: str = ""
+
+    def validate_password(self, field) -> None:
+        problem = password_problem(field.data, self.username, self.email)
+        if problem:
+            raise ValidationError(problem)

@@ -1,0 +1,32 @@
+"""Home (with the security status card) and profile pages."""
+
+from __future__ import annotations
+
+from flask import abort, render_template
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from blueprints.profile import bp
+from extensions import db
+from models import User
+from security.backup_codes import code_status
+
+
+@bp.route("/")
+def home():
+    if not current_user.is_authenticated:
+        return render_template("profile/welcome.html")
+    status = code_status(db.session, current_user.id)
+    return render_template("profile/home.html", status=status)
+
+
+@bp.route("/<username>/")
+@login_required
+def profile(username: str):
+    if username == current_user.username:
+        user = current_user
+    else:
+        user = db.session.scalar(select(User).where(User.username == username.lower()))
+        if user is None:
+            abort(404)
+    return render_template("profile/profile.html", user=user, own=user.id == current_user.id)

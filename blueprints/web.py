@@ -1,0 +1,60 @@
+"""Helpers shared by the views: signing in, safe redirects, the configured hasher and limits."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import current_app, make_response, session
+from flask_login import login_user
+
+from extensions import db
+from models import User
+from security.attempts import Limits
+from security.client import client_ip, client_user_agent
+from security.keys import current_hasher
+from security.sessions import start_session
+
+__all__ = ["current_hasher", "current_limits", "no_referrer", "safe_next", "sign_in"]
+
+
+def current_limits() -> Limits:
+    return current_app.extensions["sparekey_limits"]
+
+
+def sign_in(user: User, must_change_password: bool = False) -> None:
+    """Start a fresh server-side session; the old cookie contents and CSRF token are dropped.
+
+    The caller commits.
+    """
+    session.clear()
+    row = start_session(db.session, user.id, client_ip(), client_user_agent(), must_change_password)
+    db.session.flush()
+    user.current_session = row
+    login_user(user)
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None."""
+    if not target or len(target) > 500:
+        return None
+    if any(ord(ch) < 33 or ch == "\\" for ch in target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def no_referrer(view):
+    """Pages that show codes or recovery forms send no Referer anywhere."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        response = make_response(view(*args, **kwargs))
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapped

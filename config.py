@@ -1,0 +1,120 @@
+"""Configuration classes; environment variables override the defaults."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import ClassVar
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the `postgres://` spelling that hosting providers hand out; use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def development_secret_key() -> str:
+    """A random key kept in instance/ so that restarts keep sessions and the pepper stable."""
+    key_file = INSTANCE_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key + "\n")
+    key_file.chmod(0o600)
+    return key
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    SECRET_KEY: str | None = None
+    # Optional pepper for password and backup-code digests; derived from SECRET_KEY if unset.
+    PEPPER: str | None = None
+    SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(INSTANCE_DIR / "sparekey.db")
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
+
+    PASSWORD_BCRYPT_COST = 12
+    BACKUP_CODE_BCRYPT_COST = 10
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    SESSION_IDLE_TIMEOUT_SECONDS = 30 * 60
+    SESSION_ABSOLUTE_TIMEOUT_SECONDS = 12 * 60 * 60
+    # Flask-Login's remember-me cookie is never set; these keep it safe if it ever were.
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+
+    MAX_CONTENT_LENGTH = 64 * 1024
+    WTF_CSRF_TIME_LIMIT = 3600
+
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = False
+    RATELIMIT_ENABLED = True
+    TRUSTED_PROXIES = 0
+
+    # Per-account failure counter: this many consecutive failures are free, then back-off grows.
+    FAILURES_BEFORE_BACKOFF = 5
+    BACKOFF_MAX_SECONDS = 15 * 60
+    MAX_CONSECUTIVE_FAILURES = 100
+
+    DEMO_USERNAME = "demo"
+    DEMO_PASSWORD = "correct horse battery"
+
+    @classmethod
+    def from_environment(cls) -> dict:
+        """Values that the environment sets for this class (read at app creation, not import)."""
+        values: dict = {}
+        for name in ("SECRET_KEY", "PEPPER", "RATELIMIT_STORAGE_URI"):
+            if os.environ.get(name):
+                values[name] = os.environ[name]
+        if os.environ.get("DATABASE_URL"):
+            values["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
+        for name in ("PASSWORD_BCRYPT_COST", "BACKUP_CODE_BCRYPT_COST", "TRUSTED_PROXIES"):
+            if os.environ.get(name):
+                values[name] = _env_int(name, 0)
+        if os.environ.get("SESSION_COOKIE_SECURE"):
+            values["SESSION_COOKIE_SECURE"] = os.environ["SESSION_COOKIE_SECURE"].lower() in (
+                "1",
+                "true",
+                "yes",
+            )
+        return values
+
+
+class DevelopmentConfig(Config):
+    DEBUG = False
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production-0123456789"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    PASSWORD_BCRYPT_COST = 4
+    BACKUP_CODE_BCRYPT_COST = 4
+    RATELIMIT_ENABLED = False
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "test": TestConfig,
+    "production": ProductionConfig,
+}

@@ -1,0 +1,122 @@
+"""SQLAlchemy models: accounts, server-side sessions, backup codes, failure counters, events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from security.clock import now
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(30), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(60))
+    display_name: Mapped[str] = mapped_column(String(60), default="")
+    bio: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+    code_set: Mapped[BackupCodeSet | None] = relationship(
+        back_populates="user", uselist=False, lazy="select"
+    )
+
+    # The server-side session row this request was authenticated with (set by the user loader).
+    current_session = None
+
+    def get_id(self) -> str:
+        # Flask-Login stores the session row's id, not the user id: deleting the row logs out.
+        if self.current_session is None:
+            raise RuntimeError("User has no server-side session attached")
+        return self.current_session.id
+
+
+class UserSession(db.Model):
+    """One row per signed-in browser; the cookie only carries this row's random id."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # What pages and forms use to name a session: the secret id never leaves the cookie.
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    last_seen_at: Mapped[datetime] = mapped_column(default=now)
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    # Set after a recovery with a backup code: nothing but "Create a new password" until done.
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class BackupCodeSet(db.Model):
+    """The current set of ten codes of one account; replaced whole on regeneration."""
+
+    __tablename__ = "backup_code_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    public_id: Mapped[str] = mapped_column(String(8))
+    # bcrypt salt string ("$2b$10$" + 22 characters = 128 random bits) shared by the set's codes.
+    salt: Mapped[str] = mapped_column(String(29))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+    user: Mapped[User] = relationship(back_populates="code_set")
+    codes: Mapped[list[BackupCode]] = relationship(
+        back_populates="code_set",
+        order_by="BackupCode.number",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class BackupCode(db.Model):
+    __tablename__ = "backup_codes"
+    __table_args__ = (
+        UniqueConstraint("set_id", "number"),
+        Index("ix_backup_codes_lookup", "user_id", "set_id", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("backup_code_sets.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    digest: Mapped[str] = mapped_column(String(60))
+    used_at: Mapped[datetime | None]
+
+    code_set: Mapped[BackupCodeSet] = relationship(back_populates="codes")
+
+
+class AttemptCounter(db.Model):
+    """Consecutive failed checks of one account (or unknown name), shared by every entry point."""
+
+    __tablename__ = "attempt_counters"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    # Every failed check (password, backup code) since the last success.
+    failures: Mapped[int] = mapped_column(default=0)
+    # Failed passwords only: the log-in form's own back-off, so code guessing cannot lock it.
+    password_failures: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    next_password_attempt_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=0)
+
+
+class SecurityEvent(db.Model):
+    __tablename__ = "security_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,1 @@
+"""Domain logic: passwords, backup codes, sessions, limits and events. No Flask views here."""

@@ -1,0 +1,207 @@
+"""Accounts: identifiers, sign-up, password checks with the failure counter, recovery by code."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import User
+from security import events
+from security.attempts import (
+    CODE,
+    PASSWORD,
+    Limits,
+    Throttled,
+    account_key,
+    clear_failures,
+    reserve_attempt,
+    unknown_name_key,
+)
+from security.backup_codes import Redemption, redeem_backup_code
+from security.keys import Hasher
+from security.passwords import hash_password, verify_password
+
+USERNAME_PATTERN = re.compile(r"[a-z0-9._]{3,30}")
+RESERVED_USERNAMES = frozenset(
+    {"accounts", "settings", "static", "help", "home", "healthz", "admin", "api", "tour", "menu"}
+)
+_PHONE_SEPARATORS = re.compile(r"[\s().\-]")
+_PHONE_PATTERN = re.compile(r"\+?[0-9]{7,15}")
+MAX_IDENTIFIER_LENGTH = 254
+
+
+class DuplicateAccount(ValueError):
+    """The username, email or phone number belongs to another account."""
+
+
+def normalise_username(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def normalise_email(raw: str | None) -> str | None:
+    value = (raw or "").strip().lower()
+    return value or None
+
+
+def normalise_phone(raw: str | None) -> str | None:
+    """Digits with an optional leading +, or None when empty; ValueError when not a number."""
+    value = _PHONE_SEPARATORS.sub("", raw or "")
+    if not value:
+        return None
+    if not _PHONE_PATTERN.fullmatch(value):
+        raise ValueError("Enter a phone number of 7 to 15 digits, like +1 555 010 0199.")
+    return value
+
+
+def username_problem(username: str) -> str | None:
+    if not USERNAME_PATTERN.fullmatch(username):
+        return "Use 3 to 30 characters: lowercase letters, digits, dots and underscores."
+    if username in RESERVED_USERNAMES:
+        return "This username is not available."
+    return None
+
+
+def find_user(db_session: Session, identifier: str) -> User | None:
+    """The account a log-in identifier names: an email, a phone number, or a username."""
+    value = identifier.strip()
+    if not value or len(value) > MAX_IDENTIFIER_LENGTH:
+        return None
+    if "@" in value:
+        return db_session.scalar(select(User).where(User.email == value.lower()))
+    try:
+        phone = normalise_phone(value)
+    except ValueError:
+        phone = None
+    if phone is not None and not value.isalpha():
+        user = db_session.scalar(select(User).where(User.phone == phone))
+        if user is not None:
+            return user
+    return db_session.scalar(select(User).where(User.username == value.lower()))
+
+
+def create_user(
+    db_session: Session,
+    hasher: Hasher,
+    username: str,
+    password: str,
+    email: str | None = None,
+    phone: str | None = None,
+    display_name: str = "",
+) -> User:
+    """Create and commit an account; raises DuplicateAccount if an identifier is taken."""
+    user = User(
+        username=username,
+        email=email,
+        phone=phone,
+        password_hash=hash_password(hasher, password),
+        display_name=display_name or username,
+    )
+    db_session.add(user)
+    try:
+        db_session.flush()
+    except IntegrityError as error:
+        db_session.rollback()
+        raise DuplicateAccount("An account with these details already exists.") from error
+    events.record_event(db_session, user.id, events.SIGNED_UP)
+    db_session.commit()
+    return user
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of checking a secret: `user` is set only on success."""
+
+    user: User | None = None
+    throttled: Throttled | None = None
+    failures_before: int = 0
+    redemption: Redemption | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+def _key_for(user: User | None, identifier: str) -> str:
+    return account_key(user.id) if user is not None else unknown_name_key(identifier)
+
+
+def check_password_login(
+    db_session: Session, hasher: Hasher, limits: Limits, identifier: str, password: str
+) -> CheckResult:
+    """Counter first, then exactly one bcrypt check whether or not the account exists.
+
+    On success the counter is cleared but not committed: the caller commits it together with
+    the new session.
+    """
+    user = find_user(db_session, identifier)
+    key = _key_for(user, identifier)
+    throttled = reserve_attempt(db_session, key, PASSWORD, limits)
+    if throttled is not None:
+        events.log_event(events.THROTTLED, user.id if user else None, "refused", "log-in")
+        return CheckResult(throttled=throttled)
+    if not verify_password(hasher, password, user.password_hash if user else None):
+        if user is not None:
+            events.record_event(db_session, user.id, events.LOGIN_FAILED, outcome="failure")
+            db_session.commit()
+        else:
+            events.log_event(events.LOGIN_FAILED, None, "failure", "unknown account")
+        return CheckResult()
+    failures_before = clear_failures(db_session, key)
+    return CheckResult(user=user, failures_before=failures_before)
+
+
+def confirm_password(
+    db_session: Session, hasher: Hasher, limits: Limits, user: User, password: str
+) -> CheckResult:
+    """Re-entering the password for a sensitive action: same counter as the log-in form."""
+    key = account_key(user.id)
+    throttled = reserve_attempt(db_session, key, PASSWORD, limits)
+    if throttled is not None:
+        events.log_event(events.THROTTLED, user.id, "refused", "confirm password")
+        return CheckResult(throttled=throttled)
+    if not verify_password(hasher, password, user.password_hash):
+        events.record_event(db_session, user.id, events.CONFIRM_FAILED, outcome="failure")
+        db_session.commit()
+        return CheckResult()
+    failures_before = clear_failures(db_session, key)
+    db_session.commit()
+    return CheckResult(user=user, failures_before=failures_before)
+
+
+def recover_with_backup_code(
+    db_session: Session, hasher: Hasher, limits: Limits, identifier: str, code: str
+) -> CheckResult:
+    """Use one backup code (already normalised) for the account named by `identifier`.
+
+    On success the code is marked used and the counter cleared, uncommitted: the caller ends
+    the other sessions and starts the new one in the same transaction.
+    """
+    user = find_user(db_session, identifier)
+    key = _key_for(user, identifier)
+    throttled = reserve_attempt(db_session, key, CODE, limits)
+    if throttled is not None:
+        events.log_event(events.THROTTLED, user.id if user else None, "refused", "backup code")
+        return CheckResult(throttled=throttled)
+    redemption = redeem_backup_code(db_session, hasher, user.id if user else None, code)
+    if redemption is None or user is None:
+        if user is not None:
+            events.record_event(db_session, user.id, events.CODE_FAILED, outcome="failure")
+            db_session.commit()
+        else:
+            events.log_event(events.CODE_FAILED, None, "failure", "unknown account")
+        return CheckResult()
+    failures_before = clear_failures(db_session, key)
+    detail = f"code #{redemption.number}, {redemption.codes_left} left"
+    events.record_event(db_session, user.id, events.CODE_USED, detail)
+    events.record_event(db_session, user.id, events.RECOVERED)
+    return CheckResult(user=user, failures_before=failures_before, redemption=redemption)
+
+
+def set_new_password(db_session: Session, hasher: Hasher, user: User, password: str) -> None:
+    """Store the new password and record it; the caller ends other sessions and commits."""
+    user.password_hash = hash_password(hasher, password)
+    events.record_event(db_session, user.id, events.PASSWORD_CHANGED)

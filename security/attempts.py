@@ -1,0 +1,144 @@
+"""The per-account failure counter: checked before any hashing, race-free, with growing back-off.
+
+Every check of a secret first reserves an attempt by a compare-and-swap on the counter row, which
+counts it as a failure in advance. A success clears the row. So when many requests arrive at once,
+only as many as the back-off allows are ever evaluated, and a throttled request does no hashing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from math import ceil
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from models import AttemptCounter
+from security.clock import now
+
+PASSWORD = "password"
+CODE = "code"
+
+
+@dataclass(frozen=True)
+class Limits:
+    free_failures: int = 5
+    max_delay_seconds: int = 15 * 60
+    max_consecutive_failures: int = 100
+
+    def delay_after(self, failures: int) -> int:
+        """Seconds to wait after `failures` consecutive failures: 0, then 1, 2, 4 ... capped."""
+        if failures < self.free_failures:
+            return 0
+        return min(2 ** (failures - self.free_failures), self.max_delay_seconds)
+
+
+@dataclass(frozen=True)
+class Throttled:
+    retry_after_seconds: int
+    locked: bool
+
+    @property
+    def message(self) -> str:
+        if self.locked:
+            return (
+                "Too many failed attempts. This is closed until the account owner logs in "
+                "with the password."
+            )
+        minutes, seconds = divmod(self.retry_after_seconds, 60)
+        wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+        return f"Too many failed attempts. Try again in {wait}."
+
+
+def limits_from_config(config: dict) -> Limits:
+    return Limits(
+        free_failures=int(config["FAILURES_BEFORE_BACKOFF"]),
+        max_delay_seconds=int(config["BACKOFF_MAX_SECONDS"]),
+        max_consecutive_failures=int(config["MAX_CONSECUTIVE_FAILURES"]),
+    )
+
+
+def account_key(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def unknown_name_key(identifier: str) -> str:
+    """Names that match no account still get a counter, so throttling does not reveal them."""
+    digest = hashlib.sha256(identifier.strip().casefold().encode("utf-8")).hexdigest()
+    return f"name:{digest[:40]}"
+
+
+def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) -> Throttled | None:
+    """Count one attempt of `kind` in advance; None means go ahead and check the secret."""
+    for _ in range(20):
+        row = db_session.execute(
+            select(
+                AttemptCounter.failures,
+                AttemptCounter.password_failures,
+                AttemptCounter.next_attempt_at,
+                AttemptCounter.next_password_attempt_at,
+                AttemptCounter.version,
+            ).where(AttemptCounter.key == key)
+        ).first()
+        if row is None:
+            try:
+                db_session.add(AttemptCounter(key=key, failures=0, password_failures=0, version=0))
+                db_session.commit()
+            except IntegrityError:
+                db_session.rollback()
+            continue
+        current = now()
+        # Code checks look at every failure; the password form only at failed passwords, so that
+        # someone guessing backup codes cannot lock the owner out of the ordinary log-in.
+        failures = row.password_failures if kind == PASSWORD else row.failures
+        next_at = row.next_password_attempt_at if kind == PASSWORD else row.next_attempt_at
+        if failures >= limits.max_consecutive_failures:
+            db_session.rollback()
+            return Throttled(retry_after_seconds=0, locked=True)
+        if next_at is not None and current < next_at:
+            db_session.rollback()
+            wait = ceil((next_at - current).total_seconds())
+            return Throttled(retry_after_seconds=max(wait, 1), locked=False)
+        values = {
+            "failures": row.failures + 1,
+            "next_attempt_at": current + timedelta(seconds=limits.delay_after(row.failures + 1)),
+            "version": row.version + 1,
+        }
+        if kind == PASSWORD:
+            values["password_failures"] = row.password_failures + 1
+            values["next_password_attempt_at"] = current + timedelta(
+                seconds=limits.delay_after(row.password_failures + 1)
+            )
+        changed = db_session.execute(
+            update(AttemptCounter)
+            .where(AttemptCounter.key == key, AttemptCounter.version == row.version)
+            .values(**values)
+        ).rowcount
+        db_session.commit()
+        if changed == 1:
+            return None
+    return Throttled(retry_after_seconds=1, locked=False)
+
+
+def clear_failures(db_session: Session, key: str) -> int:
+    """A success: reset the counter. Returns how many failures came before this success.
+
+    Does not commit: the caller commits it with the rest of the successful log-in.
+    """
+    failures = db_session.scalar(select(AttemptCounter.failures).where(AttemptCounter.key == key))
+    db_session.execute(
+        update(AttemptCounter)
+        .where(AttemptCounter.key == key)
+        .values(
+            failures=0,
+            password_failures=0,
+            next_attempt_at=None,
+            next_password_attempt_at=None,
+            version=AttemptCounter.version + 1,
+        )
+    )
+    # The attempt that just succeeded was counted in advance.
+    return max((failures or 1) - 1, 0)

@@ -1,0 +1,182 @@
+"""Backup codes: generation, peppered bcrypt digests with one salt per set, atomic redemption."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
+import bcrypt
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from models import BackupCode, BackupCodeSet, User
+from security.clock import now
+from security.keys import Hasher
+
+CODES_PER_SET = 10
+CODE_DIGITS = 8
+MAX_INPUT_LENGTH = 40
+LOW_CODES_WARNING = 2
+SET_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+SET_ID_LENGTH = 4
+
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")
+_EIGHT_ASCII_DIGITS = re.compile(r"[0-9]{8}")
+
+
+class CodeFormatError(ValueError):
+    """The input is not shaped like a backup code; it is not counted as a guess."""
+
+
+@dataclass(frozen=True)
+class NewCodeSet:
+    public_id: str
+    created_at: datetime
+    codes: list[str]
+
+
+@dataclass(frozen=True)
+class Redemption:
+    number: int
+    codes_left: int
+
+
+@dataclass(frozen=True)
+class CodeStatus:
+    public_id: str
+    created_at: datetime
+    used_numbers: list[int]
+
+    @property
+    def codes_left(self) -> int:
+        return CODES_PER_SET - len(self.used_numbers)
+
+
+def generate_codes(count: int = CODES_PER_SET) -> list[str]:
+    """`count` distinct 8-digit codes from the operating system's CSPRNG."""
+    codes: list[str] = []
+    while len(codes) < count:
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        if code not in codes:
+            codes.append(code)
+    return codes
+
+
+def format_code(code: str) -> str:
+    return f"{code[:4]} {code[4:]}"
+
+
+def normalise_code_input(raw: str | None) -> str:
+    """Drop spaces and dashes; accept exactly eight ASCII digits, or raise CodeFormatError."""
+    if raw is None or not raw.strip():
+        raise CodeFormatError("Enter a backup code.")
+    if len(raw) > MAX_INPUT_LENGTH:
+        raise CodeFormatError("That is too long for a backup code. A code has 8 digits.")
+    compact = _SEPARATORS.sub("", raw)
+    if not _EIGHT_ASCII_DIGITS.fullmatch(compact):
+        raise CodeFormatError("A backup code is 8 digits, like 1234 5678.")
+    return compact
+
+
+def code_digest(hasher: Hasher, code: str, salt: str) -> str:
+    """bcrypt(base64(HMAC-SHA256(pepper, code)), set salt): one key derivation per call."""
+    keyed = base64.b64encode(hmac.new(hasher.pepper, code.encode(), hashlib.sha256).digest())
+    return bcrypt.hashpw(keyed, salt.encode("ascii")).decode("ascii")
+
+
+@cache
+def _dummy_salt(cost: int) -> str:
+    return bcrypt.gensalt(rounds=cost).decode("ascii")
+
+
+def _new_set_id() -> str:
+    return "".join(secrets.choice(SET_ID_ALPHABET) for _ in range(SET_ID_LENGTH))
+
+
+def replace_code_set(db_session: Session, hasher: Hasher, user_id: int) -> NewCodeSet:
+    """Create a new set and delete the old one in one transaction; returns the plaintext once."""
+    codes = generate_codes()
+    salt = bcrypt.gensalt(rounds=hasher.code_cost).decode("ascii")
+    digests = [code_digest(hasher, code, salt) for code in codes]
+    created_at = now()
+    try:
+        # Lock the account row first so concurrent regenerations run one after the other.
+        db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
+        db_session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
+        db_session.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user_id))
+        code_set = BackupCodeSet(
+            user_id=user_id, public_id=_new_set_id(), salt=salt, created_at=created_at
+        )
+        db_session.add(code_set)
+        db_session.flush()
+        db_session.add_all(
+            BackupCode(set_id=code_set.id, user_id=user_id, number=number, digest=digest)
+            for number, digest in enumerate(digests, start=1)
+        )
+        db_session.commit()
+    except Exception:
+        db_session.rollback()
+        raise
+    return NewCodeSet(public_id=code_set.public_id, created_at=created_at, codes=codes)
+
+
+def redeem_backup_code(
+    db_session: Session, hasher: Hasher, user_id: int | None, code: str
+) -> Redemption | None:
+    """Use `code` for the account: one derivation, one conditional UPDATE. None if it fails.
+
+    `code` must already be normalised. Unknown accounts and accounts without codes do the same
+    hashing work as real ones.
+    """
+    code_set = None
+    if user_id is not None:
+        code_set = db_session.execute(
+            select(BackupCodeSet.id, BackupCodeSet.salt).where(BackupCodeSet.user_id == user_id)
+        ).first()
+    if code_set is None:
+        code_digest(hasher, code, _dummy_salt(hasher.code_cost))
+        return None
+    digest = code_digest(hasher, code, code_set.salt)
+    used = db_session.execute(
+        update(BackupCode)
+        .where(
+            BackupCode.user_id == user_id,
+            BackupCode.set_id == code_set.id,
+            BackupCode.digest == digest,
+            BackupCode.used_at.is_(None),
+        )
+        .values(used_at=now())
+        .returning(BackupCode.number)
+    ).all()
+    if len(used) != 1:
+        db_session.rollback()
+        return None
+    left = db_session.scalar(
+        select(func.count())
+        .select_from(BackupCode)
+        .where(BackupCode.set_id == code_set.id, BackupCode.used_at.is_(None))
+    )
+    return Redemption(number=used[0].number, codes_left=int(left or 0))
+
+
+def code_status(db_session: Session, user_id: int) -> CodeStatus | None:
+    """The current set's id, date and used numbers, or None if the account has no codes."""
+    rows = db_session.execute(
+        select(BackupCodeSet.public_id, BackupCodeSet.created_at, BackupCode.number)
+        .outerjoin(
+            BackupCode,
+            (BackupCode.set_id == BackupCodeSet.id) & BackupCode.used_at.is_not(None),
+        )
+        .where(BackupCodeSet.user_id == user_id)
+        .order_by(BackupCode.number)
+    ).all()
+    if not rows:
+        return None
+    used = [row.number for row in rows if row.number is not None]
+    return CodeStatus(public_id=rows[0].public_id, created_at=rows[0].created_at, used_numbers=used)

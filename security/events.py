@@ -1,0 +1,83 @@
+"""Security events: a row the account owner can read, and one structured log line each."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import SecurityEvent
+from security.client import client_ip, client_user_agent
+
+logger = logging.getLogger("sparekey.security")
+
+SIGNED_UP = "signed_up"
+LOGGED_IN = "logged_in"
+LOGIN_FAILED = "login_failed"
+LOGGED_OUT = "logged_out"
+CODES_GENERATED = "codes_generated"
+CODE_USED = "backup_code_used"
+CODE_FAILED = "backup_code_failed"
+RECOVERED = "recovered_with_backup_code"
+PASSWORD_CHANGED = "password_changed"
+CONFIRM_FAILED = "password_confirm_failed"
+THROTTLED = "throttled"
+
+DESCRIPTIONS = {
+    SIGNED_UP: "Account created",
+    LOGGED_IN: "Logged in",
+    LOGIN_FAILED: "Failed log-in attempt",
+    LOGGED_OUT: "Logged out",
+    CODES_GENERATED: "New backup codes created",
+    CODE_USED: "Backup code used",
+    CODE_FAILED: "Wrong backup code entered",
+    RECOVERED: "Account recovered with a backup code",
+    PASSWORD_CHANGED: "Password changed",
+    CONFIRM_FAILED: "Wrong password at “Confirm it's you”",
+    THROTTLED: "Attempts paused after too many failures",
+}
+
+
+def log_event(kind: str, user_id: int | None, outcome: str, detail: str = "") -> None:
+    """One JSON line; json.dumps escapes CR/LF and quotes in anything a user typed."""
+    logger.info(
+        json.dumps(
+            {
+                "event": kind,
+                "user_id": user_id,
+                "ip": client_ip(),
+                "outcome": outcome,
+                "detail": detail,
+            },
+            ensure_ascii=True,
+        )
+    )
+
+
+def record_event(
+    db_session: Session, user_id: int, kind: str, detail: str = "", outcome: str = "success"
+) -> None:
+    """Add the event row (the caller commits) and write its log line. Never pass a secret."""
+    db_session.add(
+        SecurityEvent(
+            user_id=user_id,
+            kind=kind,
+            ip=client_ip(),
+            user_agent=client_user_agent(),
+            detail=detail[:200],
+        )
+    )
+    log_event(kind, user_id, outcome, detail)
+
+
+def recent_events(db_session: Session, user_id: int, limit: int = 50) -> list[SecurityEvent]:
+    return list(
+        db_session.scalars(
+            select(SecurityEvent)
+            .where(SecurityEvent.user_id == user_id)
+            .order_by(SecurityEvent.created_at.desc(), SecurityEvent.id.desc())
+            .limit(limit)
+        )
+    )

@@ -1,0 +1,103 @@
+"""Server-side session rows: the cookie holds only a random id, so deleting the row logs out."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from models import UserSession
+from security.clock import now
+
+# Writing last_seen_at on every request would cost a write per page; a minute is precise enough.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    idle_seconds: int
+    absolute_seconds: int
+
+
+def start_session(
+    db_session: Session,
+    user_id: int,
+    ip: str,
+    user_agent: str,
+    must_change_password: bool = False,
+) -> UserSession:
+    """Add a new session row (256 random bits); the caller commits."""
+    current = now()
+    row = UserSession(
+        id=secrets.token_urlsafe(32),
+        public_id=secrets.token_hex(8),
+        user_id=user_id,
+        created_at=current,
+        last_seen_at=current,
+        ip=ip,
+        user_agent=user_agent,
+        must_change_password=must_change_password,
+    )
+    db_session.add(row)
+    return row
+
+
+def load_session(db_session: Session, session_id: str, timeouts: Timeouts) -> UserSession | None:
+    """The live session row for `session_id`, or None (an expired row is deleted)."""
+    if not session_id or len(session_id) > 64:
+        return None
+    row = db_session.get(UserSession, session_id)
+    if row is None:
+        return None
+    current = now()
+    idle = current - row.last_seen_at > timedelta(seconds=timeouts.idle_seconds)
+    too_old = current - row.created_at > timedelta(seconds=timeouts.absolute_seconds)
+    if idle or too_old:
+        db_session.delete(row)
+        db_session.commit()
+        return None
+    if current - row.last_seen_at >= TOUCH_INTERVAL:
+        row.last_seen_at = current
+        db_session.commit()
+    return row
+
+
+def end_session(db_session: Session, session_id: str) -> None:
+    db_session.execute(delete(UserSession).where(UserSession.id == session_id))
+
+
+def end_other_sessions(db_session: Session, user_id: int, keep_session_id: str | None) -> int:
+    """Delete every session of the account except `keep_session_id`; returns how many ended."""
+    condition = UserSession.user_id == user_id
+    if keep_session_id is not None:
+        condition = condition & (UserSession.id != keep_session_id)
+    return db_session.execute(delete(UserSession).where(condition)).rowcount
+
+
+def end_session_by_public_id(db_session: Session, user_id: int, public_id: str) -> bool:
+    """Log out one of the account's own sessions, named by its public id."""
+    result = db_session.execute(
+        delete(UserSession).where(
+            UserSession.user_id == user_id, UserSession.public_id == public_id
+        )
+    )
+    return result.rowcount == 1
+
+
+def clear_password_change_flag(db_session: Session, session_id: str) -> None:
+    db_session.execute(
+        update(UserSession).where(UserSession.id == session_id).values(must_change_password=False)
+    )
+
+
+def sessions_of(db_session: Session, user_id: int) -> list[UserSession]:
+    return list(
+        db_session.scalars(
+            select(UserSession)
+            .where(UserSession.user_id == user_id)
+            .order_by(UserSession.last_seen_at.desc())
+        )
+    )

@@ -1,0 +1,31 @@
+"""Serve the app for `make run`: threaded development server, and a quiet exit on Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from werkzeug.serving import run_simple
+
+from app import create_app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    app = create_app()
+
+    def stop(signum, frame):
+        print("\nSparekey stopped.", flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
