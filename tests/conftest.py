@@ -1,0 +1,152 @@
+"""Fixtures: an app on a fresh SQLite file, a client, a CLI runner and helpers that act like a person."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app import create_app
+from extensions import db
+from models import User
+from security import clock
+from security.accounts import create_user
+from security.backup_codes import replace_code_set
+from security.keys import current_hasher
+
+PASSWORD = "purple elephant sunrise"
+CSRF_PATTERN = re.compile(r'name="(?:[\w-]+-)?csrf_token"[^>]*?value="([^"]+)"')
+CODE_PATTERN = re.compile(r'<span class="code-value">(\d{4}) (\d{4})</span>')
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "SPAREKEY_ENV": "test",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    clock.set_now(None)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask):
+    return app.test_cli_runner()
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_PATTERN.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def codes_from(html: str) -> list[str]:
+    return [a + b for a, b in CODE_PATTERN.findall(html)]
+
+
+class Person:
+    """A browser-like client: it reads the CSRF token from the page it submits, as a form would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def submit(self, page: str, data: dict, action: str | None = None, **kwargs):
+        html = self.client.get(page).get_data(as_text=True)
+        return self.client.post(
+            action or page, data={"csrf_token": csrf_from(html), **data}, **kwargs
+        )
+
+    def signup(self, username: str = "alice", password: str = PASSWORD, **extra):
+        return self.submit(
+            "/accounts/signup/", {"username": username, "password": password, **extra}
+        )
+
+    def login(self, identifier: str = "alice", password: str = PASSWORD, **kwargs):
+        return self.submit(
+            "/accounts/login/", {"identifier": identifier, "password": password}, **kwargs
+        )
+
+    def logout(self):
+        return self.submit("/settings/", {}, action="/accounts/logout/")
+
+    def get_codes(self, password: str = PASSWORD) -> list[str]:
+        page = "/settings/security/two-factor/backup-codes/confirm/"
+        response = self.submit(page, {"password": password})
+        codes = codes_from(response.get_data(as_text=True))
+        assert len(codes) == 10, response.get_data(as_text=True)
+        return codes
+
+    def start_recovery(self, identifier: str = "alice"):
+        return self.submit(
+            "/accounts/password/reset/",
+            {"identifier": identifier, "use_backup_code": "1"},
+        )
+
+    def enter_code(self, code: str, **kwargs):
+        return self.submit("/accounts/password/reset/backup-code/", {"code": code}, **kwargs)
+
+
+@pytest.fixture
+def person(client: FlaskClient) -> Person:
+    return Person(client)
+
+
+def make_user(app: Flask, username: str = "alice", password: str = PASSWORD, **extra) -> int:
+    with app.app_context():
+        return create_user(db.session, current_hasher(), username, password, **extra).id
+
+
+def give_codes(app: Flask, user_id: int) -> list[str]:
+    with app.app_context():
+        return replace_code_set(db.session, current_hasher(), user_id).codes
+
+
+@pytest.fixture
+def user(app: Flask) -> int:
+    return make_user(app, "alice", PASSWORD, email="alice@example.com", phone="+15550100199")
+
+
+@pytest.fixture
+def user_codes(app: Flask, user: int) -> list[str]:
+    return give_codes(app, user)
+
+
+@pytest.fixture
+def other_user(app: Flask) -> int:
+    return make_user(app, "bob", "bob's own long password")
+
+
+def user_by_name(app: Flask, username: str) -> User | None:
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            db.session.expunge(user)
+        return user
+
+
+def snapshot(app: Flask, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every row of every table (minus `ignore`), to show that a refused request changed nothing."""
+    with app.app_context():
+        return {
+            table.name: sorted(
+                tuple(str(value) for value in row) for row in db.session.execute(table.select())
+            )
+            for table in db.metadata.sorted_tables
+            if table.name not in ignore
+        }

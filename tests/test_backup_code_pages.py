@@ -1,0 +1,196 @@
+"""The path to the sheet: Settings → Security → Two-Factor Authentication → Backup Codes."""
+
+from __future__ import annotations
+
+import re
+from unittest import mock
+
+import bcrypt
+import pytest
+from sqlalchemy import select
+
+from extensions import db
+from models import BackupCodeSet, SecurityEvent
+from security.backup_codes import redeem_backup_code
+from security.keys import current_hasher
+from tests.conftest import PASSWORD, Person, codes_from, give_codes, snapshot
+
+CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
+STATUS = "/settings/security/two-factor/backup-codes/"
+
+
+@pytest.fixture
+def logged_in(person, user) -> Person:
+    person.login()
+    return person
+
+
+def test_each_page_links_to_the_next_by_its_contract_text(logged_in):
+    client = logged_in.client
+    steps = [
+        ("/alice/", 'href="/settings/"', ">Settings<"),
+        ("/settings/", 'href="/settings/security/"', ">Security<"),
+        (
+            "/settings/security/",
+            'href="/settings/security/two-factor/"',
+            ">Two-Factor Authentication<",
+        ),
+        ("/settings/security/two-factor/", f'href="{STATUS}"', ">Backup Codes<"),
+        (STATUS, f'href="{CONFIRM}"', ">Get Backup Codes<"),
+    ]
+    for page, link, text in steps:
+        html = client.get(page).get_data(as_text=True)
+        assert link in html and text in html, page
+    security = client.get("/settings/security/").get_data(as_text=True)
+    assert ">Password<" in security and ">Login activity<" in security
+    home = client.get("/").get_data(as_text=True)
+    assert 'aria-label="Profile"' in home and 'href="/alice/"' in home
+    assert "Confirm it's you" in client.get(CONFIRM).get_data(as_text=True)
+
+
+def test_status_before_any_codes(logged_in):
+    assert "Not set up" in logged_in.client.get("/settings/security/two-factor/").get_data(
+        as_text=True
+    )
+    assert "No codes yet" in logged_in.client.get(STATUS).get_data(as_text=True)
+    home = logged_in.client.get("/").get_data(as_text=True)
+    assert "You have no backup codes" in home
+
+
+def test_confirming_the_password_shows_ten_numbered_codes_once(app, logged_in):
+    response = logged_in.submit(CONFIRM, {"password": PASSWORD})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    html = response.get_data(as_text=True)
+    codes = codes_from(html)
+    assert len(codes) == 10 and len(set(codes)) == 10
+    for number in range(1, 11):
+        assert f'<span class="code-number">{number}.</span>' in html
+    with app.app_context():
+        code_set = db.session.scalar(select(BackupCodeSet))
+    assert code_set.public_id in html and "alice" in html
+    assert "Print" in html and "Download" in html and "Copy" in html and "Done" in html
+    # Checklist 6: no code appears on any page afterwards.
+    for page in (
+        "/",
+        "/alice/",
+        "/settings/",
+        "/settings/security/",
+        "/settings/security/two-factor/",
+        STATUS,
+        CONFIRM,
+    ):
+        later = logged_in.client.get(page).get_data(as_text=True)
+        for code in codes:
+            assert code not in later and f"{code[:4]} {code[4:]}" not in later
+    status = logged_in.client.get(STATUS).get_data(as_text=True)
+    assert "10 of 10" in status and code_set.public_id in status
+    with app.app_context():
+        kinds = db.session.scalars(select(SecurityEvent.kind)).all()
+        details = db.session.scalars(select(SecurityEvent.detail)).all()
+    assert "codes_generated" in kinds
+    assert not any(code in detail for code in codes for detail in details)
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("not my password", "That password is not right. Nothing was changed."),
+        ("", "Enter your password."),
+    ],
+)
+def test_wrong_password_generates_nothing_and_old_codes_still_work(
+    app, logged_in, user, password, message
+):
+    """Checklist 4: a form error, no new codes, previous codes still valid."""
+    old = give_codes(app, user)
+    before = snapshot(app, ignore=("attempt_counters", "security_events"))
+    response = logged_in.submit(CONFIRM, {"password": password})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and message in html
+    assert codes_from(html) == []
+    assert snapshot(app, ignore=("attempt_counters", "security_events")) == before
+    with app.app_context():
+        assert redeem_backup_code(db.session, current_hasher(), user, old[0]) is not None
+
+
+def test_getting_codes_is_never_a_get_request(app, logged_in):
+    """Checklist 6: GET shows only the password form."""
+    html = logged_in.client.get(CONFIRM).get_data(as_text=True)
+    assert codes_from(html) == []
+    with app.app_context():
+        assert db.session.scalar(select(BackupCodeSet)) is None
+
+
+def test_regenerating_replaces_the_sheet(app, logged_in, user):
+    first = logged_in.get_codes()
+    second = logged_in.get_codes()
+    assert set(first) != set(second)
+    with app.app_context():
+        for code in set(first) - set(second):
+            assert redeem_backup_code(db.session, current_hasher(), user, code) is None
+
+
+def test_download_is_a_text_file_with_the_same_codes(app, logged_in):
+    html = logged_in.submit(CONFIRM, {"password": PASSWORD}).get_data(as_text=True)
+    codes = codes_from(html)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    set_id = re.search(r'name="set_id" type="hidden" value="([^"]+)"', html).group(1)
+    data = {"csrf_token": token, "set_id": set_id, "download": "1"}
+    data.update({f"codes-{i}": code for i, code in enumerate(codes)})
+    response = logged_in.client.post(
+        "/settings/security/two-factor/backup-codes/download/", data=data
+    )
+    assert response.status_code == 200
+    assert response.mimetype == "text/plain"
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="sparekey-backup-codes-alice-{set_id}.txt"'
+    )
+    assert response.headers["Cache-Control"] == "no-store"
+    text = response.get_data(as_text=True)
+    assert "Account: alice" in text and f"Set: {set_id}" in text and "Created: " in text
+    for number, code in enumerate(codes, start=1):
+        assert f"{number:>2}. {code[:4]} {code[4:]}" in text
+    assert "Forgot password?" in text
+    # The same form once the set was replaced: refused, nothing echoed back.
+    logged_in.get_codes()
+    response = logged_in.client.post(
+        "/settings/security/two-factor/backup-codes/download/", data=data
+    )
+    assert response.status_code == 302
+    followed = logged_in.client.get(response.location).get_data(as_text=True)
+    assert "no longer current" in followed
+
+
+def test_confirm_step_checks_the_password_with_one_bcrypt_call(logged_in):
+    with mock.patch.object(bcrypt, "checkpw", wraps=bcrypt.checkpw) as checkpw:
+        logged_in.submit(CONFIRM, {"password": "wrong password"})
+    assert checkpw.call_count == 1
+
+
+def test_low_codes_warning_at_two_or_fewer(app, logged_in, user):
+    codes = give_codes(app, user)
+    with app.app_context():
+        for code in codes[:7]:
+            redeem_backup_code(db.session, current_hasher(), user, code)
+            db.session.commit()
+    assert "Only" not in logged_in.client.get("/").get_data(as_text=True)
+    with app.app_context():
+        redeem_backup_code(db.session, current_hasher(), user, codes[7])
+        db.session.commit()
+    home = logged_in.client.get("/").get_data(as_text=True)
+    assert "2 of 10 codes left" in home and "Only 2 backup codes left" in home
+    status = logged_in.client.get(STATUS).get_data(as_text=True)
+    assert "running out" in status and "#1, #2, #3, #4, #5, #6, #7, #8" in status
+
+
+def test_all_codes_used(app, logged_in, user):
+    """Checklist 79."""
+    codes = give_codes(app, user)
+    with app.app_context():
+        for code in codes:
+            redeem_backup_code(db.session, current_hasher(), user, code)
+            db.session.commit()
+    status = logged_in.client.get(STATUS).get_data(as_text=True)
+    assert "0 of 10" in status and "All codes are used" in status
