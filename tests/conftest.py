@@ -1,4 +1,4 @@
-"""Fixtures: an app on a fresh SQLite file, a client, a CLI runner and helpers that act like a person."""
+"""Fixtures: an app on a fresh SQLite file, a client, a CLI runner, a person-like helper."""
 
 from __future__ import annotations
 
