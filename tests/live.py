@@ -1,0 +1,74 @@
+"""A real server on a free local port, and a small cookie-keeping HTTP client for attack tests."""
+
+from __future__ import annotations
+
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.cookiejar import CookieJar
+
+from flask import Flask
+from werkzeug.serving import make_server
+
+CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
+
+
+@contextmanager
+def running(app: Flask) -> Iterator[str]:
+    """Serve `app` threaded on 127.0.0.1 and yield its base URL once it answers."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        Browser(base).get("/accounts/login/")  # readiness: the socket is already listening
+        yield base
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+class Browser:
+    """Keeps its own cookies; returns (status, location, body) and never follows redirects."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+
+    def _open(self, request: urllib.request.Request) -> tuple[int, str, str]:
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, "", response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers.get("Location", ""), error.read().decode()
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        return self._open(urllib.request.Request(self.base + path))
+
+    def post(self, path: str, data: dict) -> tuple[int, str, str]:
+        body = urllib.parse.urlencode(data).encode()
+        return self._open(urllib.request.Request(self.base + path, data=body, method="POST"))
+
+    def token(self, path: str) -> str:
+        return CSRF.search(self.get(path)[2]).group(1)
+
+    def ready_to_enter_code(self, identifier: str) -> str:
+        """Walk "Forgot password?" → "Use a backup code"; return the code form's CSRF token."""
+        token = self.token("/accounts/password/reset/")
+        self.post(
+            "/accounts/password/reset/",
+            {"csrf_token": token, "identifier": identifier, "use_backup_code": "1"},
+        )
+        return self.token("/accounts/password/reset/backup-code/")

@@ -1,0 +1,121 @@
+"""Real threads against a running server: one code cannot be spent twice, guesses stay bounded."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from app import create_app
+from extensions import db
+from models import BackupCode, SecurityEvent
+from tests.conftest import PASSWORD, give_codes, make_user
+from tests.live import Browser, running
+
+CODE_PAGE = "/accounts/password/reset/backup-code/"
+
+
+def live_app(tmp_path, **config):
+    app = create_app(
+        {
+            "SPAREKEY_ENV": "test",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}",
+            **config,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def race(
+    browsers: list[Browser], tokens: list[str], codes: list[str]
+) -> list[tuple[int, str, str]]:
+    """Release every browser's code submission at the same moment."""
+    barrier = threading.Barrier(len(browsers))
+    results: list = [None] * len(browsers)
+
+    def submit(index: int) -> None:
+        barrier.wait()
+        results[index] = browsers[index].post(
+            CODE_PAGE, {"csrf_token": tokens[index], "code": codes[index]}
+        )
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(browsers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+@pytest.mark.parametrize("round_number", range(5))
+def test_twenty_clients_one_valid_code_exactly_one_gets_in(tmp_path, round_number):
+    """Checklist 16: the conditional UPDATE lets exactly one of 20 simultaneous uses succeed.
+
+    The back-off is lifted here so that all twenty really reach the redeem statement together.
+    """
+    app = live_app(tmp_path, FAILURES_BEFORE_BACKOFF=1000)
+    user_id = make_user(app, "alice", PASSWORD)
+    codes = give_codes(app, user_id)
+    with running(app) as base:
+        browsers = [Browser(base) for _ in range(20)]
+        tokens = [browser.ready_to_enter_code("alice") for browser in browsers]
+        results = race(browsers, tokens, [codes[round_number]] * 20)
+    statuses = [status for status, _, _ in results]
+    assert all(status < 500 for status in statuses), statuses
+    winners = [r for r in results if r[0] == 302 and r[1].endswith("/accounts/password/new/")]
+    assert len(winners) == 1
+    losers = [body for status, _, body in results if status == 200]
+    assert len(losers) == 19 and all("That code did not work." in body for body in losers)
+    with app.app_context():
+        used = db.session.scalar(
+            select(func.count()).select_from(BackupCode).where(BackupCode.used_at.is_not(None))
+        )
+    assert used == 1
+
+
+def test_fifty_concurrent_wrong_codes_are_evaluated_at_most_five_times(tmp_path):
+    """Checklist 27: the counter is reserved before hashing, so racing requests cannot overrun it."""
+    app = live_app(tmp_path)
+    user_id = make_user(app, "alice", PASSWORD)
+    codes = give_codes(app, user_id)
+    wrong = [f"{n:08d}" for n in range(100) if f"{n:08d}" not in codes][:50]
+    with running(app) as base:
+        browsers = [Browser(base) for _ in range(50)]
+        tokens = [browser.ready_to_enter_code("alice") for browser in browsers]
+        results = race(browsers, tokens, wrong)
+    statuses = [status for status, _, _ in results]
+    assert statuses == [200] * 50
+    evaluated = [body for _, _, body in results if "That code did not work." in body]
+    throttled = [body for _, _, body in results if "Too many failed attempts" in body]
+    assert len(evaluated) <= 5
+    assert len(evaluated) + len(throttled) == 50
+    with app.app_context():
+        failures = db.session.scalar(
+            select(func.count())
+            .select_from(SecurityEvent)
+            .where(SecurityEvent.kind == "backup_code_failed")
+        )
+    assert failures == len(evaluated)
+
+
+def test_a_copied_cookie_is_dead_after_log_out_on_a_real_server(tmp_path):
+    """Checklist 57, over real HTTP: the cookie jar is copied, the owner logs out, replay fails."""
+    app = live_app(tmp_path)
+    make_user(app, "alice", PASSWORD)
+    with running(app) as base:
+        owner = Browser(base)
+        token = owner.token("/accounts/login/")
+        owner.post(
+            "/accounts/login/", {"csrf_token": token, "identifier": "alice", "password": PASSWORD}
+        )
+        assert owner.get("/settings/")[0] == 200
+        thief = Browser(base)
+        for cookie in owner.jar:
+            thief.jar.set_cookie(cookie)
+        assert thief.get("/settings/")[0] == 200
+        owner.post("/accounts/logout/", {"csrf_token": owner.token("/settings/")})
+        status, location, _ = thief.get("/settings/")
+    assert status == 302 and "/accounts/login/" in location

@@ -1,0 +1,245 @@
+"""The per-account failure counter and the per-IP limits, attacked the way peers were broken."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from unittest import mock
+
+import bcrypt
+import pytest
+from sqlalchemy import func, select
+
+from app import create_app
+from extensions import db
+from models import AttemptCounter, BackupCode, SecurityEvent
+from security import clock
+from security.attempts import Limits
+from tests.conftest import PASSWORD, Person
+
+THROTTLED = "Too many failed attempts"
+CODE_PAGE = "/accounts/password/reset/backup-code/"
+START = datetime(2026, 11, 26, 9, 0, 0)
+
+
+@pytest.fixture
+def frozen_clock():
+    clock.set_now(START)
+    yield lambda seconds: clock.set_now(START + timedelta(seconds=seconds))
+    clock.set_now(None)
+
+
+def wrong_code(codes: list[str], index: int) -> str:
+    candidate = f"{index:08d}"
+    return candidate if candidate not in codes else f"{99999999 - index:08d}"
+
+
+def failed_events(app) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count())
+            .select_from(SecurityEvent)
+            .where(SecurityEvent.kind == "backup_code_failed")
+        )
+
+
+def used_codes(app) -> int:
+    with app.app_context():
+        return db.session.scalar(
+            select(func.count()).select_from(BackupCode).where(BackupCode.used_at.is_not(None))
+        )
+
+
+def test_delays_grow_and_stop_at_the_cap():
+    limits = Limits(free_failures=5, max_delay_seconds=900, max_consecutive_failures=100)
+    assert [limits.delay_after(n) for n in range(1, 10)] == [0, 0, 0, 0, 1, 2, 4, 8, 16]
+    assert limits.delay_after(40) == 900
+
+
+def test_a_wrong_code_1000_times(app, person, user, user_codes, frozen_clock):
+    """Checklist 23/78: after 5 wrong codes the rest are refused without any hashing."""
+    person.start_recovery("alice")
+    messages = []
+    with mock.patch.object(bcrypt, "hashpw", wraps=bcrypt.hashpw) as hashpw:
+        for index in range(1000):
+            body = person.enter_code(wrong_code(user_codes, index)).get_data(as_text=True)
+            messages.append(THROTTLED in body)
+    assert messages[:5] == [False] * 5
+    assert all(messages[5:])
+    assert hashpw.call_count == 5
+    assert failed_events(app) == 5
+    # A throttled correct code is refused and not consumed.
+    body = person.enter_code(user_codes[0]).get_data(as_text=True)
+    assert THROTTLED in body and "Try again in 1 s" in body
+    assert used_codes(app) == 0
+
+
+def test_back_off_lets_the_owner_in_after_waiting(app, person, user, user_codes, frozen_clock):
+    person.start_recovery("alice")
+    for index in range(5):
+        person.enter_code(wrong_code(user_codes, index))
+    assert THROTTLED in person.enter_code(user_codes[0]).get_data(as_text=True)
+    frozen_clock(2)
+    response = person.enter_code(user_codes[0])
+    assert response.location == "/accounts/password/new/"
+    page = person.client.get(response.location).get_data(as_text=True)
+    assert "There were 5 failed attempts" in page
+
+
+def test_never_more_than_100_consecutive_failures(app, user, user_codes, frozen_clock):
+    """NIST 5.2.2: the code entry closes at 100 until the owner logs in with the password."""
+    with app.app_context():
+        db.session.add(
+            AttemptCounter(key=f"user:{user}", failures=99, password_failures=0, version=0)
+        )
+        db.session.commit()
+    person = Person(app.test_client())
+    person.start_recovery("alice")
+    assert THROTTLED not in person.enter_code("00000000").get_data(as_text=True)
+    frozen_clock(10 * 24 * 3600)
+    body = person.enter_code(user_codes[0]).get_data(as_text=True)
+    assert "closed until the account owner logs in with the password" in body
+    assert used_codes(app) == 0
+    # Checklist 29: the owner's ordinary log-in still works and reopens the code entry.
+    owner = Person(app.test_client())
+    response = owner.login("alice", PASSWORD)
+    assert response.status_code == 302
+    assert "There were 100 failed attempts" in owner.client.get("/").get_data(as_text=True)
+    person.start_recovery("alice")
+    assert person.enter_code(user_codes[0]).location == "/accounts/password/new/"
+
+
+def test_a_fresh_client_for_every_guess_still_counts(app, user, user_codes, frozen_clock):
+    """Checklist 24: restarting the whole flow with new cookies does not reset the counter."""
+    results = []
+    for index in range(8):
+        attacker = Person(app.test_client())
+        attacker.start_recovery("alice")
+        results.append(
+            THROTTLED in attacker.enter_code(wrong_code(user_codes, index)).get_data(as_text=True)
+        )
+    assert results == [False] * 5 + [True] * 3
+
+
+@pytest.mark.parametrize("spelling", ["Alice", "alice ", " ALICE", "alice@example.com"])
+def test_every_spelling_of_the_name_shares_one_counter(
+    app, user, user_codes, frozen_clock, spelling
+):
+    """Checklist 28."""
+    for index in range(5):
+        attacker = Person(app.test_client())
+        attacker.start_recovery("alice" if index % 2 else spelling)
+        attacker.enter_code(wrong_code(user_codes, index))
+    attacker = Person(app.test_client())
+    attacker.start_recovery(spelling)
+    assert THROTTLED in attacker.enter_code(user_codes[0]).get_data(as_text=True)
+
+
+def test_unknown_names_are_throttled_the_same_way(app, frozen_clock):
+    """No enumeration through throttling: a name without an account trips at the same count."""
+    attacker = Person(app.test_client())
+    attacker.start_recovery("nobody")
+    bodies = [attacker.enter_code(f"{index:08d}").get_data(as_text=True) for index in range(6)]
+    assert [THROTTLED in body for body in bodies] == [False] * 5 + [True]
+
+
+def test_forged_forwarding_headers_change_nothing(app, user, user_codes, frozen_clock):
+    """Checklist 25."""
+    results = []
+    for index in range(7):
+        attacker = Person(app.test_client())
+        attacker.start_recovery("alice")
+        forged = f"10.0.0.{index}"
+        body = attacker.enter_code(
+            wrong_code(user_codes, index),
+            headers={"X-Forwarded-For": forged, "X-Real-IP": forged, "Forwarded": f"for={forged}"},
+        ).get_data(as_text=True)
+        results.append(THROTTLED in body)
+    assert results == [False] * 5 + [True] * 2
+
+
+def test_success_on_another_account_does_not_clear_failures(
+    app, user, other_user, user_codes, frozen_clock
+):
+    """Checklist 26."""
+    attacker = Person(app.test_client())
+    attacker.start_recovery("alice")
+    for index in range(4):
+        attacker.enter_code(wrong_code(user_codes, index))
+    assert Person(app.test_client()).login("bob", "bob's own long password").status_code == 302
+    attacker.enter_code(wrong_code(user_codes, 4))
+    assert THROTTLED in attacker.enter_code(wrong_code(user_codes, 5)).get_data(as_text=True)
+
+
+def test_code_guessing_never_blocks_the_password_log_in(app, user, user_codes, frozen_clock):
+    """Checklist 29: the victim logs in with the password and is told about the attempts."""
+    attacker = Person(app.test_client())
+    attacker.start_recovery("alice")
+    for index in range(30):
+        attacker.enter_code(wrong_code(user_codes, index))
+    owner = Person(app.test_client())
+    assert owner.login("alice", PASSWORD).status_code == 302
+    assert "There were 5 failed attempts" in owner.client.get("/").get_data(as_text=True)
+
+
+def test_wrong_passwords_are_throttled_before_bcrypt(app, user, frozen_clock):
+    """Checklist 30/78."""
+    attacker = Person(app.test_client())
+    with mock.patch.object(bcrypt, "checkpw", wraps=bcrypt.checkpw) as checkpw:
+        bodies = [
+            attacker.login("alice", f"guess number {n}").get_data(as_text=True) for n in range(20)
+        ]
+    assert [THROTTLED in body for body in bodies] == [False] * 5 + [True] * 15
+    assert checkpw.call_count == 5
+    # Password failures also count against the code entry: one counter for the account.
+    attacker.start_recovery("alice")
+    assert THROTTLED in attacker.enter_code("12345678").get_data(as_text=True)
+
+
+def test_confirm_password_shares_the_counter(app, user, frozen_clock):
+    """Checklist 5."""
+    owner = Person(app.test_client())
+    owner.login()
+    page = "/settings/security/two-factor/backup-codes/confirm/"
+    bodies = [
+        owner.submit(page, {"password": f"wrong {n}"}).get_data(as_text=True) for n in range(7)
+    ]
+    assert [THROTTLED in body for body in bodies] == [False] * 5 + [True] * 2
+
+
+@pytest.fixture
+def limited_app(tmp_path):
+    app = create_app(
+        {
+            "SPAREKEY_ENV": "test",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'limited.db'}",
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+    with app.app_context():
+        db.create_all()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_per_ip_limit_on_the_log_in_form(limited_app):
+    """Checklist 30/31: one address spraying many names is stopped with a 429 page."""
+    attacker = Person(limited_app.test_client())
+    statuses = [attacker.login(f"user{n}", "some password").status_code for n in range(35)]
+    assert statuses[:30] == [200] * 30
+    assert statuses[30:] == [429] * 5
+    assert "Too many requests" in attacker.login("user99", "x").get_data(as_text=True)
+
+
+def test_per_ip_limit_ignores_forged_forwarding_headers(limited_app):
+    attacker = Person(limited_app.test_client())
+    statuses = [
+        attacker.submit(
+            "/accounts/signup/",
+            {"username": f"spam{n}", "password": "short"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        ).status_code
+        for n in range(22)
+    ]
+    assert statuses[:20] == [200] * 20 and statuses[20:] == [429, 429]

@@ -1,0 +1,162 @@
+"""Server-side sessions: timeouts, login activity, headers and error pages."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app import create_app
+from extensions import db
+from models import UserSession
+from security import clock
+from tests.conftest import Person
+
+START = datetime(2026, 11, 26, 9, 0, 0)
+
+
+@pytest.fixture
+def set_clock():
+    clock.set_now(START)
+    yield lambda **delta: clock.set_now(START + timedelta(**delta))
+    clock.set_now(None)
+
+
+def sessions_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(UserSession))
+
+
+def test_idle_timeout_after_30_minutes(app, person, user, set_clock):
+    """Checklist 59."""
+    person.login()
+    set_clock(minutes=29)
+    assert person.client.get("/settings/").status_code == 200
+    set_clock(minutes=58)
+    assert person.client.get("/settings/").status_code == 200
+    set_clock(minutes=88, seconds=1)
+    response = person.client.get("/settings/")
+    assert response.status_code == 302 and response.location.startswith("/accounts/login/")
+    assert sessions_count(app) == 0
+
+
+def test_absolute_timeout_after_12_hours_even_when_active(app, person, user, set_clock):
+    person.login()
+    for minutes in range(20, 12 * 60, 20):
+        set_clock(minutes=minutes)
+        assert person.client.get("/settings/").status_code == 200, minutes
+    set_clock(hours=12, seconds=1)
+    assert person.client.get("/settings/").status_code == 302
+
+
+def test_login_activity_lists_sessions_and_logs_out_others(app, user):
+    laptop, phone = Person(app.test_client()), Person(app.test_client())
+    laptop.login(
+        headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"}
+    )
+    phone.login(
+        headers={
+            "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
+        }
+    )
+    page = laptop.client.get("/settings/security/sessions/").get_data(as_text=True)
+    assert "Safari on iPhone" in page and "This device" in page
+    with app.app_context():
+        secret_ids = db.session.scalars(select(UserSession.id)).all()
+    assert not any(secret in page for secret in secret_ids)
+    response = laptop.submit(
+        "/settings/security/sessions/",
+        {"others-submit": "1"},
+        action="/settings/security/sessions/",
+    )
+    assert response.status_code == 302
+    assert phone.client.get("/settings/").status_code == 302
+    assert laptop.client.get("/settings/").status_code == 200
+    assert sessions_count(app) == 1
+
+
+def test_log_out_one_session_by_its_public_id(app, user):
+    laptop, phone = Person(app.test_client()), Person(app.test_client())
+    laptop.login()
+    phone.login()
+    with app.app_context():
+        phone_row = db.session.scalars(select(UserSession).order_by(UserSession.created_at)).all()
+        public_ids = [row.public_id for row in phone_row]
+    page = laptop.client.get("/settings/security/sessions/").get_data(as_text=True)
+    other = next(pid for pid in public_ids if f'value="{pid}"' in page)
+    laptop.submit("/settings/security/sessions/", {"one-session": other, "one-submit": "1"})
+    assert phone.client.get("/settings/").status_code == 302
+    assert laptop.client.get("/settings/").status_code == 200
+
+
+def test_security_headers_on_every_page(client):
+    """Checklist 68/70."""
+    for url in (
+        "/",
+        "/accounts/login/",
+        "/accounts/signup/",
+        "/accounts/password/reset/",
+        "/nope/x",
+    ):
+        response = client.get(url)
+        csp = response.headers["Content-Security-Policy"]
+        for part in (
+            "frame-ancestors 'none'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "script-src 'self'",
+        ):
+            assert part in csp
+        assert "unsafe-inline" not in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["Referrer-Policy"] in ("same-origin", "no-referrer")
+        assert "charset=utf-8" in response.headers["Content-Type"]
+
+
+def test_templates_have_no_inline_script_or_style(client):
+    for url in ("/", "/accounts/login/", "/accounts/signup/"):
+        html = client.get(url).get_data(as_text=True)
+        assert "<script>" not in html and "style=" not in html and "<style" not in html
+        assert "onclick" not in html
+
+
+def test_cookie_flags_in_production(tmp_path, monkeypatch):
+    """Checklist 54."""
+    monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    app = create_app(
+        {"SPAREKEY_ENV": "production", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"}
+    )
+    response = app.test_client().get("/accounts/login/", base_url="https://localhost")
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
+        create_app({"SPAREKEY_ENV": "production"})
+
+
+def test_unused_methods_and_unknown_pages(client):
+    """Checklist 69/71."""
+    assert client.open("/accounts/login/", method="TRACE").status_code == 405
+    assert client.delete("/accounts/login/").status_code == 405
+    response = client.get("/does/not/exist")
+    assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
+
+
+def test_server_errors_show_a_plain_page(app):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    response = app.test_client().get("/boom")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Something went wrong" in body
+    assert "Traceback" not in body and "secret internals" not in body
