@@ -77,7 +77,7 @@ def test_twenty_clients_one_valid_code_exactly_one_gets_in(tmp_path, round_numbe
 
 
 def test_fifty_concurrent_wrong_codes_are_evaluated_at_most_five_times(tmp_path):
-    """Checklist 27: the counter is reserved before hashing, so racing requests cannot overrun it."""
+    """Checklist 27: the counter is reserved before hashing, so a race cannot overrun it."""
     app = live_app(tmp_path)
     user_id = make_user(app, "alice", PASSWORD)
     codes = give_codes(app, user_id)
