@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
 from extensions import db
@@ -52,6 +52,13 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(f"browser tests skipped: {reason}")
 
 
+class QuietRequestHandler(WSGIRequestHandler):
+    """Errors still reach the log; one line per request would bury a failure's own output."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app with its own SQLite file, served by werkzeug in a thread; yields the base URL."""
@@ -66,7 +73,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     with app.app_context():
         db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler
+    )
     base_url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="sparekey-e2e", daemon=True)
     thread.start()
