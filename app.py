@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, flash, redirect, render_template, request, url_for
+from flask import Flask, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -92,12 +92,13 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader
-    def load_user(session_id: str):
-        row = load_session(db.session, session_id, app.extensions["sparekey_timeouts"])
+    def load_user(token: str):
+        row = load_session(db.session, token, app.extensions["sparekey_timeouts"])
         if row is None:
             return None
         user = row.user
         user.current_session = row
+        user.session_token = token
         return user
 
 
@@ -115,6 +116,15 @@ ALLOWED_DURING_PASSWORD_CHANGE = {"auth.new_password", "auth.logout", "static"}
 
 
 def register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters():
+        """No field, query or path has a use for NUL; PostgreSQL cannot even store it."""
+        values = [request.path, *request.args.values()]
+        if request.method == "POST":
+            values += request.form.values()
+        if any("\x00" in value for value in values):
+            abort(400)
+
     @app.before_request
     def require_new_password_after_recovery():
         if not current_user.is_authenticated:

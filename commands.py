@@ -1,4 +1,4 @@
-"""`flask` commands: init-db, demo, create-user."""
+"""`flask` commands: init-db, demo, create-user, unlock-account."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from models import AttemptCounter, BackupCodeSet, SecurityEvent, User, UserSessi
 from security.accounts import (
     DuplicateAccount,
     create_user,
+    find_user,
     normalise_email,
     normalise_phone,
     normalise_username,
     username_problem,
 )
-from security.attempts import account_key
+from security.attempts import account_key, clear_failures
 from security.keys import current_hasher
 from security.passwords import hash_password, password_problem
 
@@ -64,6 +65,17 @@ def register(app: Flask) -> None:
             )
             db.session.commit()
         click.echo(f"Demo account: username {username!r}, password {password!r}")
+
+    @app.cli.command("unlock-account")
+    @click.argument("identifier")
+    def unlock_account(identifier: str) -> None:
+        """Clear an account's failure counter (after checking who is asking, out of band)."""
+        user = find_user(db.session, identifier)
+        if user is None:
+            raise click.ClickException(f"No account matches {identifier!r}.")
+        clear_failures(db.session, account_key(user.id))
+        db.session.commit()
+        click.echo(f"Failed attempts cleared for {user.username}.")
 
     @app.cli.command("create-user")
     @click.argument("username")

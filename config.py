@@ -44,7 +44,8 @@ class Config:
     # Optional pepper for password and backup-code digests; derived from SECRET_KEY if unset.
     PEPPER: str | None = None
     SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(INSTANCE_DIR / "sparekey.db")
-    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {}
+    # Database errors never write bound values (which may be typed by anyone) into the logs.
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"hide_parameters": True}
 
     PASSWORD_BCRYPT_COST = 12
     BACKUP_CODE_BCRYPT_COST = 10
@@ -60,6 +61,9 @@ class Config:
 
     MAX_CONTENT_LENGTH = 64 * 1024
     WTF_CSRF_TIME_LIMIT = 3600
+    # Code and recovery pages send no Referer at all (Referrer-Policy: no-referrer), so Flask-WTF's
+    # HTTPS Referer check would refuse their own forms. The CSRF token and SameSite=Lax remain.
+    WTF_CSRF_SSL_STRICT = False
 
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = False

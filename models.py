@@ -25,24 +25,32 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
     code_set: Mapped[BackupCodeSet | None] = relationship(
-        back_populates="user", uselist=False, lazy="select"
+        back_populates="user",
+        uselist=False,
+        lazy="select",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
     )
 
     # The server-side session row this request was authenticated with (set by the user loader).
     current_session = None
 
+    # The cookie's token for that row (the row itself stores only its SHA-256).
+    session_token = None
+
     def get_id(self) -> str:
-        # Flask-Login stores the session row's id, not the user id: deleting the row logs out.
-        if self.current_session is None:
+        # Flask-Login stores the session token, not the user id: deleting the row logs out.
+        if self.session_token is None:
             raise RuntimeError("User has no server-side session attached")
-        return self.current_session.id
+        return self.session_token
 
 
 class UserSession(db.Model):
-    """One row per signed-in browser; the cookie only carries this row's random id."""
+    """One row per signed-in browser; the cookie carries a random token whose hash is the id."""
 
     __tablename__ = "user_sessions"
 
+    # SHA-256 (hex) of the random token in the cookie.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     # What pages and forms use to name a session: the secret id never leaves the cookie.
     public_id: Mapped[str] = mapped_column(String(16), unique=True)
@@ -101,10 +109,12 @@ class AttemptCounter(db.Model):
     __tablename__ = "attempt_counters"
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    # Every failed check (password, backup code) since the last success.
+    # Every failed check (password, backup code) since the last success: the code entries' delay.
     failures: Mapped[int] = mapped_column(default=0)
     # Failed passwords only: the log-in form's own back-off, so code guessing cannot lock it.
     password_failures: Mapped[int] = mapped_column(default=0)
+    # Failed codes only: code entry closes at the cap of these, password guessing cannot close it.
+    code_failures: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     next_password_attempt_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=0)

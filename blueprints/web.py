@@ -28,9 +28,12 @@ def sign_in(user: User, must_change_password: bool = False) -> None:
     The caller commits.
     """
     session.clear()
-    row = start_session(db.session, user.id, client_ip(), client_user_agent(), must_change_password)
+    row, token = start_session(
+        db.session, user.id, client_ip(), client_user_agent(), must_change_password
+    )
     db.session.flush()
     user.current_session = row
+    user.session_token = token
     login_user(user)
 
 

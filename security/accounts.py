@@ -26,6 +26,7 @@ from security.keys import Hasher
 from security.passwords import hash_password, verify_password
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9._]{3,30}")
+_HAS_LETTER = re.compile(r"[a-z]")
 RESERVED_USERNAMES = frozenset(
     {"accounts", "settings", "static", "help", "home", "healthz", "admin", "api", "tour", "menu"}
 )
@@ -60,27 +61,40 @@ def normalise_phone(raw: str | None) -> str | None:
 def username_problem(username: str) -> str | None:
     if not USERNAME_PATTERN.fullmatch(username):
         return "Use 3 to 30 characters: lowercase letters, digits, dots and underscores."
+    if not _HAS_LETTER.search(username):
+        # An all-digit name could be mistaken for someone's phone number at log-in.
+        return "Use at least one letter, so the name cannot be mistaken for a phone number."
     if username in RESERVED_USERNAMES:
         return "This username is not available."
     return None
 
 
-def find_user(db_session: Session, identifier: str) -> User | None:
-    """The account a log-in identifier names: an email, a phone number, or a username."""
+def normalise_identifier(identifier: str) -> str:
+    """The one spelling of a log-in identifier: lower-case email or username, phone digits."""
     value = identifier.strip()
-    if not value or len(value) > MAX_IDENTIFIER_LENGTH:
-        return None
     if "@" in value:
-        return db_session.scalar(select(User).where(User.email == value.lower()))
+        return value.lower()
     try:
         phone = normalise_phone(value)
     except ValueError:
         phone = None
-    if phone is not None and not value.isalpha():
-        user = db_session.scalar(select(User).where(User.phone == phone))
-        if user is not None:
-            return user
-    return db_session.scalar(select(User).where(User.username == value.lower()))
+    return phone if phone is not None else value.lower()
+
+
+def find_user(db_session: Session, identifier: str) -> User | None:
+    """The account a log-in identifier names: an email, a phone number, or a username.
+
+    Usernames always contain a letter, so a phone-shaped identifier is never a username.
+    """
+    value = identifier.strip()
+    if not value or len(value) > MAX_IDENTIFIER_LENGTH:
+        return None
+    normalised = normalise_identifier(value)
+    if "@" in value:
+        return db_session.scalar(select(User).where(User.email == normalised))
+    if not _HAS_LETTER.search(normalised):
+        return db_session.scalar(select(User).where(User.phone == normalised))
+    return db_session.scalar(select(User).where(User.username == normalised))
 
 
 def create_user(
@@ -126,7 +140,9 @@ class CheckResult:
 
 
 def _key_for(user: User | None, identifier: str) -> str:
-    return account_key(user.id) if user is not None else unknown_name_key(identifier)
+    if user is not None:
+        return account_key(user.id)
+    return unknown_name_key(normalise_identifier(identifier))
 
 
 def check_password_login(

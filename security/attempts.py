@@ -40,12 +40,18 @@ class Limits:
 class Throttled:
     retry_after_seconds: int
     locked: bool
+    kind: str = CODE
 
     @property
     def message(self) -> str:
+        if self.locked and self.kind == PASSWORD:
+            return (
+                "Too many failed attempts with the password. Press “Forgot password?” and use "
+                "a backup code to get back in."
+            )
         if self.locked:
             return (
-                "Too many failed attempts. This is closed until the account owner logs in "
+                "Too many wrong codes. Code entry stays closed until the account owner logs in "
                 "with the password."
             )
         minutes, seconds = divmod(self.retry_after_seconds, 60)
@@ -72,12 +78,19 @@ def unknown_name_key(identifier: str) -> str:
 
 
 def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) -> Throttled | None:
-    """Count one attempt of `kind` in advance; None means go ahead and check the secret."""
+    """Count one attempt of `kind` in advance; None means go ahead and check the secret.
+
+    The delay before a code check grows with every failure of the account, passwords included;
+    the delay before a password check grows with failed passwords only, so that someone guessing
+    backup codes cannot lock the owner out of the ordinary log-in. Each kind closes at
+    `max_consecutive_failures` of its own, and any success on the account opens both again.
+    """
     for _ in range(20):
         row = db_session.execute(
             select(
                 AttemptCounter.failures,
                 AttemptCounter.password_failures,
+                AttemptCounter.code_failures,
                 AttemptCounter.next_attempt_at,
                 AttemptCounter.next_password_attempt_at,
                 AttemptCounter.version,
@@ -85,23 +98,23 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
         ).first()
         if row is None:
             try:
-                db_session.add(AttemptCounter(key=key, failures=0, password_failures=0, version=0))
+                db_session.add(AttemptCounter(key=key))
                 db_session.commit()
             except IntegrityError:
                 db_session.rollback()
             continue
         current = now()
-        # Code checks look at every failure; the password form only at failed passwords, so that
-        # someone guessing backup codes cannot lock the owner out of the ordinary log-in.
-        failures = row.password_failures if kind == PASSWORD else row.failures
-        next_at = row.next_password_attempt_at if kind == PASSWORD else row.next_attempt_at
-        if failures >= limits.max_consecutive_failures:
+        if kind == PASSWORD:
+            own_failures, next_at = row.password_failures, row.next_password_attempt_at
+        else:
+            own_failures, next_at = row.code_failures, row.next_attempt_at
+        if own_failures >= limits.max_consecutive_failures:
             db_session.rollback()
-            return Throttled(retry_after_seconds=0, locked=True)
+            return Throttled(retry_after_seconds=0, locked=True, kind=kind)
         if next_at is not None and current < next_at:
             db_session.rollback()
             wait = ceil((next_at - current).total_seconds())
-            return Throttled(retry_after_seconds=max(wait, 1), locked=False)
+            return Throttled(retry_after_seconds=max(wait, 1), locked=False, kind=kind)
         values = {
             "failures": row.failures + 1,
             "next_attempt_at": current + timedelta(seconds=limits.delay_after(row.failures + 1)),
@@ -112,6 +125,8 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
             values["next_password_attempt_at"] = current + timedelta(
                 seconds=limits.delay_after(row.password_failures + 1)
             )
+        else:
+            values["code_failures"] = row.code_failures + 1
         changed = db_session.execute(
             update(AttemptCounter)
             .where(AttemptCounter.key == key, AttemptCounter.version == row.version)
@@ -120,7 +135,7 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
         db_session.commit()
         if changed == 1:
             return None
-    return Throttled(retry_after_seconds=1, locked=False)
+    return Throttled(retry_after_seconds=1, locked=False, kind=kind)
 
 
 def clear_failures(db_session: Session, key: str) -> int:
@@ -135,6 +150,7 @@ def clear_failures(db_session: Session, key: str) -> int:
         .values(
             failures=0,
             password_failures=0,
+            code_failures=0,
             next_attempt_at=None,
             next_password_attempt_at=None,
             version=AttemptCounter.version + 1,

@@ -15,7 +15,7 @@ def client_ip() -> str:
 def client_user_agent() -> str:
     if not has_request_context():
         return ""
-    return (request.headers.get("User-Agent") or "")[:300]
+    return (request.headers.get("User-Agent") or "").replace("\x00", "")[:300]
 
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"))

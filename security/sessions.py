@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,17 +23,26 @@ class Timeouts:
     absolute_seconds: int
 
 
+def token_digest(token: str) -> str:
+    """Rows are keyed by SHA-256 of the cookie's token: a database dump holds no live session."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def start_session(
     db_session: Session,
     user_id: int,
     ip: str,
     user_agent: str,
     must_change_password: bool = False,
-) -> UserSession:
-    """Add a new session row (256 random bits); the caller commits."""
+) -> tuple[UserSession, str]:
+    """Add a new session row; returns it and the 256-bit random token for the cookie.
+
+    The caller commits.
+    """
     current = now()
+    token = secrets.token_urlsafe(32)
     row = UserSession(
-        id=secrets.token_urlsafe(32),
+        id=token_digest(token),
         public_id=secrets.token_hex(8),
         user_id=user_id,
         created_at=current,
@@ -42,14 +52,14 @@ def start_session(
         must_change_password=must_change_password,
     )
     db_session.add(row)
-    return row
+    return row, token
 
 
-def load_session(db_session: Session, session_id: str, timeouts: Timeouts) -> UserSession | None:
-    """The live session row for `session_id`, or None (an expired row is deleted)."""
-    if not session_id or len(session_id) > 64:
+def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSession | None:
+    """The live session row for the cookie's `token`, or None (an expired row is deleted)."""
+    if not token or len(token) > 64:
         return None
-    row = db_session.get(UserSession, session_id)
+    row = db_session.get(UserSession, token_digest(token))
     if row is None:
         return None
     current = now()

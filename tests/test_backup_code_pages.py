@@ -137,8 +137,9 @@ def test_download_is_a_text_file_with_the_same_codes(app, logged_in):
     codes = codes_from(html)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
     set_id = re.search(r'name="set_id" type="hidden" value="([^"]+)"', html).group(1)
-    data = {"csrf_token": token, "set_id": set_id, "download": "1"}
-    data.update({f"codes-{i}": code for i, code in enumerate(codes)})
+    hidden = re.search(r'name="codes" type="hidden" value="([^"]+)"', html).group(1)
+    assert hidden == " ".join(codes)
+    data = {"csrf_token": token, "set_id": set_id, "codes": hidden, "download": "1"}
     response = logged_in.client.post(
         "/settings/security/two-factor/backup-codes/download/", data=data
     )

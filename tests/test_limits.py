@@ -85,19 +85,21 @@ def test_back_off_lets_the_owner_in_after_waiting(app, person, user, user_codes,
     assert "There were 5 failed attempts" in page
 
 
-def test_never_more_than_100_consecutive_failures(app, user, user_codes, frozen_clock):
-    """NIST 5.2.2: the code entry closes at 100 until the owner logs in with the password."""
+def seed_counter(app, user_id: int, **values) -> None:
     with app.app_context():
-        db.session.add(
-            AttemptCounter(key=f"user:{user}", failures=99, password_failures=0, version=0)
-        )
+        db.session.add(AttemptCounter(key=f"user:{user_id}", **values))
         db.session.commit()
+
+
+def test_never_more_than_100_consecutive_wrong_codes(app, user, user_codes, frozen_clock):
+    """NIST 5.2.2: code entry closes at 100 until the owner logs in with the password."""
+    seed_counter(app, user, failures=99, code_failures=99)
     person = Person(app.test_client())
     person.start_recovery("alice")
     assert THROTTLED not in person.enter_code("00000000").get_data(as_text=True)
     frozen_clock(10 * 24 * 3600)
     body = person.enter_code(user_codes[0]).get_data(as_text=True)
-    assert "closed until the account owner logs in with the password" in body
+    assert "Code entry stays closed until the account owner logs in with the password" in body
     assert used_codes(app) == 0
     # Checklist 29: the owner's ordinary log-in still works and reopens the code entry.
     owner = Person(app.test_client())
@@ -106,6 +108,30 @@ def test_never_more_than_100_consecutive_failures(app, user, user_codes, frozen_
     assert "There were 100 failed attempts" in owner.client.get("/").get_data(as_text=True)
     person.start_recovery("alice")
     assert person.enter_code(user_codes[0]).location == "/accounts/password/new/"
+
+
+def test_never_more_than_100_consecutive_wrong_passwords(app, user, user_codes, frozen_clock):
+    """The password closes at 100 too, but cannot lock the owner out: a backup code opens it."""
+    seed_counter(app, user, failures=100, password_failures=100)
+    owner = Person(app.test_client())
+    frozen_clock(10 * 24 * 3600)
+    body = owner.login("alice", PASSWORD).get_data(as_text=True)
+    assert "Too many failed attempts with the password" in body and "use a backup code" in body
+    owner.start_recovery("alice")
+    assert owner.enter_code(user_codes[0]).location == "/accounts/password/new/"
+    new = "a brand new passphrase"
+    owner.submit("/accounts/password/new/", {"password": new, "confirm": new})
+    owner.logout()
+    assert owner.login("alice", new).status_code == 302
+
+
+def test_an_operator_can_reopen_an_account(app, user, runner, frozen_clock):
+    seed_counter(app, user, failures=200, password_failures=100, code_failures=100)
+    result = runner.invoke(args=["unlock-account", "ALICE"])
+    assert result.exit_code == 0 and "alice" in result.output
+    assert Person(app.test_client()).login("alice", PASSWORD).status_code == 302
+    missing = runner.invoke(args=["unlock-account", "nobody"])
+    assert missing.exit_code != 0 and "No account" in missing.output
 
 
 def test_a_fresh_client_for_every_guess_still_counts(app, user, user_codes, frozen_clock):

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from blueprints.profile import bp
 from extensions import db
 from models import User
+from security.accounts import USERNAME_PATTERN
 from security.backup_codes import code_status
 
 
@@ -23,6 +24,8 @@ def home():
 @bp.route("/<username>/")
 @login_required
 def profile(username: str):
+    if not USERNAME_PATTERN.fullmatch(username):
+        abort(404)
     if username == current_user.username:
         user = current_user
     else:

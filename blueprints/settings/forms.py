@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, HiddenField, PasswordField, StringField, SubmitField
+from wtforms import HiddenField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
 
 from security.passwords import MAX_LENGTH, password_problem
@@ -25,9 +25,7 @@ class DownloadCodesForm(FlaskForm):
     """The sheet's codes sent back once to be returned as a file; nothing is stored."""
 
     set_id = HiddenField(validators=[Regexp(r"^[2-9A-Z]{4}$")])
-    codes = FieldList(
-        HiddenField(validators=[Regexp(r"^[0-9]{8}$")]), min_entries=10, max_entries=10
-    )
+    codes = HiddenField(validators=[Regexp(r"^(?:[0-9]{8} ){9}[0-9]{8}$")])
     download = SubmitField("Download")
 
 

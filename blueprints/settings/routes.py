@@ -81,7 +81,7 @@ def confirm_for_codes():
                 db.session, current_user.id, events.CODES_GENERATED, f"set {new_set.public_id}"
             )
             db.session.commit()
-            download = DownloadCodesForm(set_id=new_set.public_id, codes=new_set.codes)
+            download = DownloadCodesForm(set_id=new_set.public_id, codes=" ".join(new_set.codes))
             return render_template(
                 "settings/codes.html", code_set=new_set, how_to_use=HOW_TO_USE, download=download
             )
@@ -97,7 +97,8 @@ def download_codes():
     if not form.validate_on_submit() or status is None or form.set_id.data != status.public_id:
         flash("Those codes are no longer current. Get new backup codes to download them.", "error")
         return redirect(url_for("settings.backup_codes"))
-    text = codes_text(current_user.username, status.public_id, status.created_at, form.codes.data)
+    codes = form.codes.data.split()
+    text = codes_text(current_user.username, status.public_id, status.created_at, codes)
     filename = f"sparekey-backup-codes-{current_user.username}-{status.public_id}.txt"
     return Response(
         text,

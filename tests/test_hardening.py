@@ -1,0 +1,274 @@
+"""Attacks found in review, and checklist items that each deserve their own proof."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import bcrypt
+import pytest
+from sqlalchemy import select
+
+from extensions import db
+from models import BackupCodeSet, User, UserSession
+from security.backup_codes import redeem_backup_code
+from security.keys import Hasher, current_hasher
+from security.passwords import hash_password
+from tests.conftest import PASSWORD, Person, codes_from, csrf_from, make_user, snapshot
+from tests.live import Browser, running
+
+CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
+
+
+def test_forms_work_over_https_without_a_referer(app, user, user_codes):
+    """Code and recovery pages send no Referer; their own forms must still be accepted."""
+    person = Person(app.test_client())
+    https = {"base_url": "https://localhost"}
+    person.login(**https)
+    page = person.client.get(CONFIRM, **https)
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    response = person.client.post(
+        CONFIRM,
+        data={"csrf_token": csrf_from(page.get_data(as_text=True)), "password": PASSWORD},
+        **https,
+    )
+    assert len(codes_from(response.get_data(as_text=True))) == 10
+    stranger = Person(app.test_client())
+    token = csrf_from(
+        stranger.client.get("/accounts/password/reset/", **https).get_data(as_text=True)
+    )
+    response = stranger.client.post(
+        "/accounts/password/reset/",
+        data={"csrf_token": token, "identifier": "bob", "use_backup_code": "1"},
+        **https,
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("url", "data"),
+    [
+        ("/accounts/login/", {"identifier": "ali\x00ce", "password": PASSWORD}),
+        (
+            "/accounts/signup/",
+            {"username": "eve", "email": "e\x00@example.com", "password": "a long passphrase"},
+        ),
+        ("/accounts/password/reset/", {"identifier": "\x00", "use_backup_code": "1"}),
+    ],
+)
+def test_nul_characters_are_a_clear_400(app, user, url, data):
+    """PostgreSQL cannot store NUL: refuse it before it reaches the database, never a 500."""
+    person = Person(app.test_client())
+    before = snapshot(app)
+    response = person.submit(url, data)
+    assert response.status_code == 400
+    assert "could not be read" in response.get_data(as_text=True)
+    assert snapshot(app) == before
+
+
+def test_nul_in_a_path_or_user_agent(app, person, user):
+    person.login(headers={"User-Agent": "Evil\x00Browser"})
+    assert person.client.get("/ali%00ce/").status_code == 400
+    with app.app_context():
+        assert db.session.scalar(select(UserSession.user_agent)) == "EvilBrowser"
+
+
+def test_a_mangled_download_form_is_refused_without_error(app, person, user):
+    person.login()
+    html = person.submit(CONFIRM, {"password": PASSWORD}).get_data(as_text=True)
+    set_id = re.search(r'name="set_id" type="hidden" value="([^"]+)"', html).group(1)
+    for codes in ("12345678", "²" * 8, "1234567a " * 10, ""):
+        response = person.client.post(
+            "/settings/security/two-factor/backup-codes/download/",
+            data={"csrf_token": csrf_from(html), "set_id": set_id, "codes": codes, "codes-²": "1"},
+        )
+        assert response.status_code == 302
+
+
+def test_all_digit_usernames_are_refused(app, person):
+    """A username shaped like a phone number could be captured by someone else's phone."""
+    before = snapshot(app)
+    body = person.signup("5550100199", PASSWORD).get_data(as_text=True)
+    assert "Use at least one letter" in body
+    assert snapshot(app) == before
+
+
+@pytest.mark.parametrize("number", ["+15550100199", "+15550100777"])
+def test_spellings_of_a_phone_number_share_one_counter_known_or_not(app, user, number):
+    """Throttling must not tell a registered phone number from an unregistered one."""
+    spellings = [
+        number,
+        f"{number[:2]} {number[2:5]} {number[5:8]} {number[8:]}",
+        f"{number[:2]}-{number[2:]}",
+        f"{number[:2]}({number[2:5]}){number[5:]}",
+        f"{number[:2]}.{number[2:5]}.{number[5:]}",
+        f" {number} ",
+    ]
+    results = []
+    for spelling in spellings:
+        attacker = Person(app.test_client())
+        attacker.start_recovery(spelling)
+        body = attacker.enter_code("00000000").get_data(as_text=True)
+        results.append("Too many failed attempts" in body)
+    assert results == [False] * 5 + [True]
+
+
+def post_rules(app):
+    for rule in app.url_map.iter_rules():
+        if "POST" in rule.methods and not rule.arguments:
+            yield rule.rule
+
+
+def test_every_post_route_refuses_a_missing_or_foreign_csrf_token(app, user, other_user):
+    """Checklist 66: iterate the URL map; 400 and no change, signed in or not."""
+    routes = list(post_rules(app))
+    assert len(routes) >= 9
+    person = Person(app.test_client())
+    person.login()
+    bob = Person(app.test_client())
+    bob.login("bob", "bob's own long password")
+    foreign = csrf_from(bob.client.get("/settings/").get_data(as_text=True))
+    before = snapshot(app)
+    for url in routes:
+        for token in ({}, {"csrf_token": foreign}):
+            response = person.client.post(url, data={"password": PASSWORD, **token})
+            assert response.status_code == 400, url
+    assert snapshot(app) == before
+
+
+def get_rules(app):
+    for rule in app.url_map.iter_rules():
+        if "GET" in rule.methods and not rule.arguments and rule.endpoint != "static":
+            yield rule.rule
+
+
+def test_get_never_changes_anything(app, user, user_codes):
+    """Checklist 67 (sessions' last-seen time aside, written at most once a minute)."""
+    person = Person(app.test_client())
+    person.login()
+    before = snapshot(app)
+    for url in [*get_rules(app), "/alice/"]:
+        assert person.client.get(url).status_code in (200, 302), url
+    assert snapshot(app) == before
+
+
+def test_new_password_page_is_single_use(app, person, user, user_codes):
+    """Checklist 35: after the new password is saved the grant is gone."""
+    person.start_recovery("alice")
+    person.enter_code(user_codes[0])
+    new = "the new passphrase"
+    person.submit("/accounts/password/new/", {"password": new, "confirm": new})
+    response = person.client.get("/accounts/password/new/")
+    assert response.status_code == 302 and response.location == "/settings/security/password/"
+    response = person.client.post(
+        "/accounts/password/new/",
+        data={
+            "csrf_token": csrf_from(person.client.get("/settings/").get_data(as_text=True)),
+            "password": "yet another passphrase",
+            "confirm": "yet another passphrase",
+        },
+    )
+    assert response.status_code == 302
+    person.logout()
+    assert person.login("alice", new).status_code == 302
+
+
+def test_password_fields_allow_managers_and_paste(client):
+    """Checklist 50: autocomplete hints, no paste blocking; checklist 39: no hints or questions."""
+    login = client.get("/accounts/login/").get_data(as_text=True)
+    signup = client.get("/accounts/signup/").get_data(as_text=True)
+    assert 'autocomplete="current-password"' in login and 'type="password"' in login
+    assert 'autocomplete="new-password"' in signup
+    for html in (login, signup):
+        assert "onpaste" not in html and "password hint" not in html.lower()
+        assert "security question" not in html.lower()
+
+
+def test_password_hashes_are_salted_and_production_cost_is_12():
+    """Checklist 52."""
+    hasher = Hasher(pepper=b"pepper", password_cost=12, code_cost=10)
+    first, second = hash_password(hasher, PASSWORD), hash_password(hasher, PASSWORD)
+    assert first != second
+    assert first.startswith("$2b$12$")
+    assert bcrypt.checkpw(b"x", bcrypt.hashpw(b"x", first[:29].encode()))
+
+
+def test_session_rows_hold_only_a_hash_of_the_cookie_token(app, person, user):
+    """Checklist 55: 256-bit tokens; a database dump cannot be replayed as a cookie."""
+    person.login()
+    with app.app_context():
+        row_id = db.session.scalar(select(UserSession.id))
+    thief = app.test_client()
+    with thief.session_transaction() as session:
+        session["_user_id"] = row_id
+        session["_fresh"] = True
+    assert thief.get("/settings/").status_code == 302
+    assert len(row_id) == 64
+
+
+def test_one_cannot_log_out_another_accounts_session(app, user, other_user):
+    """Checklist 65."""
+    bob = Person(app.test_client())
+    bob.login("bob", "bob's own long password")
+    with app.app_context():
+        bobs = db.session.scalar(select(UserSession.public_id))
+    alice = Person(app.test_client())
+    alice.login()
+    token = csrf_from(alice.client.get("/settings/").get_data(as_text=True))
+    response = alice.client.post(
+        "/settings/security/sessions/",
+        data={"one-csrf_token": token, "one-session": bobs, "one-submit": "1"},
+    )
+    assert response.status_code == 302
+    assert "already ended" in alice.client.get(response.location).get_data(as_text=True)
+    assert bob.client.get("/settings/").status_code == 200
+
+
+def test_two_simultaneous_regenerations_leave_one_displayed_set(tmp_path):
+    """Checklist 9: exactly one of the displayed sets works, and it is whole."""
+    from app import create_app
+
+    app = create_app(
+        {"SPAREKEY_ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'r.db'}"}
+    )
+    with app.app_context():
+        db.create_all()
+    user_id = make_user(app, "alice", PASSWORD)
+    with running(app) as base:
+        browsers = [Browser(base) for _ in range(4)]
+        for browser in browsers:
+            token = browser.token("/accounts/login/")
+            browser.post(
+                "/accounts/login/",
+                {"csrf_token": token, "identifier": "alice", "password": PASSWORD},
+            )
+        tokens = [browser.token(CONFIRM) for browser in browsers]
+        barrier = threading.Barrier(4)
+        shown: list = [None] * 4
+
+        def regenerate(index: int) -> None:
+            barrier.wait()
+            status, _, body = browsers[index].post(
+                CONFIRM, {"csrf_token": tokens[index], "password": PASSWORD}
+            )
+            shown[index] = (status, codes_from(body))
+
+        threads = [threading.Thread(target=regenerate, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert all(status == 200 and len(codes) == 10 for status, codes in shown)
+    with app.app_context():
+        assert len(db.session.scalars(select(BackupCodeSet)).all()) == 1
+        working = [
+            codes
+            for _, codes in shown
+            if redeem_backup_code(db.session, current_hasher(), user_id, codes[0]) is not None
+        ]
+        db.session.commit()
+        assert len(working) == 1
+        for code in working[0][1:]:
+            assert redeem_backup_code(db.session, current_hasher(), user_id, code) is not None
+        db.session.commit()
+        assert db.session.get(User, user_id) is not None
