@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint format clean
+NPM ?= npm
+
+.PHONY: install run test lint format clean screenshots
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,14 +17,27 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 install: $(BIN)/.installed
 
+# axe-core for the browser tests' accessibility scan.
+node_modules/.installed: package.json package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		$(NPM) ci --no-audit --no-fund --loglevel=error && touch $@ \
+			|| echo "npm ci failed: the browser tests will skip the accessibility scan"; \
+	else \
+		echo "npm not found: the browser tests will skip the accessibility scan"; \
+	fi
+
 run: install
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app demo
 	@echo "Sparekey is at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@$(BIN)/python -m serve_dev --host $(HOST) --port $(PORT)
 
-test: install
+test: install node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Refresh the README's pictures in docs/screenshots/ from a real browser run.
+screenshots: install node_modules/.installed
+	SPAREKEY_REQUIRE_BROWSER=1 SPAREKEY_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -q
 
 lint: install
 	$(BIN)/ruff check .
@@ -33,4 +48,4 @@ format: install
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache test-artifacts

@@ -109,8 +109,9 @@ def create_user(
     """Create and commit an account; raises DuplicateAccount if an identifier is taken."""
     user = User(
         username=username,
-        email=email,
-        phone=phone,
+        # Empty means "not given": NULL, so any number of accounts can leave these out.
+        email=email or None,
+        phone=phone or None,
         password_hash=hash_password(hasher, password),
         display_name=display_name or username,
     )

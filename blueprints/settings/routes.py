@@ -81,7 +81,9 @@ def confirm_for_codes():
                 db.session, current_user.id, events.CODES_GENERATED, f"set {new_set.public_id}"
             )
             db.session.commit()
-            download = DownloadCodesForm(set_id=new_set.public_id, codes=" ".join(new_set.codes))
+            download = DownloadCodesForm(
+                formdata=None, set_id=new_set.public_id, codes=" ".join(new_set.codes)
+            )
             return render_template(
                 "settings/codes.html", code_set=new_set, how_to_use=HOW_TO_USE, download=download
             )

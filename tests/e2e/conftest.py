@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
-DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 AXE_SCRIPT = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 VIEWPORTS = {
@@ -49,7 +48,7 @@ def unavailable(reason: str) -> NoReturn:
     """Skip with one clear reason, or fail when the browser tests are required."""
     if REQUIRE_BROWSER:
         pytest.fail(f"{reason} (SPAREKEY_REQUIRE_BROWSER=1 makes this a failure)", pytrace=False)
-    pytest.skip(f"browser tests skipped: {reason}")
+    pytest.skip(reason)
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -73,9 +72,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     with app.app_context():
         db.create_all()
-    server = make_server(
-        "127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler
-    )
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
     base_url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="sparekey-e2e", daemon=True)
     thread.start()
@@ -96,7 +93,7 @@ def wait_until_ready(url: str) -> None:
     last_error: Exception | None = None
     for _ in range(50):
         try:
-            with urllib.request.urlopen(url, timeout=READY_TIMEOUT_SECONDS) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=READY_TIMEOUT_SECONDS) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError) as error:
@@ -104,30 +101,62 @@ def wait_until_ready(url: str) -> None:
     raise RuntimeError(f"the test server at {url} never answered: {last_error}")
 
 
+def launch_options() -> dict:
+    """Debian's `chromium` from the PATH when present, else Playwright's own build."""
+    return {"executable_path": shutil.which("chromium"), "headless": True, "args": CHROMIUM_ARGS}
+
+
+def why_no_browser() -> str | None:
+    """None if Playwright can start Chromium here, else the reason in one line."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError as error:
+        return f"no browser tests: Playwright is not importable ({error})"
+    try:
+        with sync_playwright() as driver:
+            driver.chromium.launch(**launch_options()).close()
+    except Error as error:
+        return launch_failure(error)
+    return None
+
+
+def launch_failure(error: Exception) -> str:
+    first_line = (str(error).strip().splitlines() or [repr(error)])[0]
+    where = shutil.which("chromium") or "no `chromium` on PATH; Playwright's own"
+    return f"no browser tests: Chromium ({where}) did not start: {first_line}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a browser, mark every selected browser test skipped: one line in the summary."""
+    here = Path(__file__).parent
+    browser_tests = [item for item in items if here in item.path.parents]
+    if not browser_tests or REQUIRE_BROWSER:
+        return  # when required, the fixtures below fail each test with the reason
+    reason = why_no_browser()
+    if reason is not None:
+        for item in browser_tests:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
 @pytest.fixture(scope="session")
 def playwright_driver() -> Iterator[Playwright]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as error:
-        unavailable(f"Playwright is not importable ({error}); pip install -r requirements-dev.txt")
+        unavailable(f"no browser tests: Playwright is not importable ({error})")
     with sync_playwright() as driver:
         yield driver
 
 
 @pytest.fixture(scope="session")
 def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
-    """Debian's `chromium` from the PATH when present, else Playwright's own build."""
     from playwright.sync_api import Error
 
-    executable = shutil.which("chromium")
     try:
-        browser = playwright_driver.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
+        browser = playwright_driver.chromium.launch(**launch_options())
     except Error as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        where = executable or "Playwright's bundled Chromium"
-        unavailable(f"no usable Chromium ({where}): {first_line}; apt-get install chromium")
+        unavailable(launch_failure(error))
     yield browser
     browser.close()
 
@@ -135,7 +164,8 @@ def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
 @pytest.fixture(scope="session")
 def axe_source() -> str:
     if not AXE_SCRIPT.is_file():
-        unavailable(f"axe-core is not installed ({AXE_SCRIPT.relative_to(REPO_ROOT)}); run npm ci")
+        missing = AXE_SCRIPT.relative_to(REPO_ROOT)
+        unavailable(f"no accessibility scan: {missing} is missing (run npm ci)")
     return AXE_SCRIPT.read_text(encoding="utf-8")
 
 

@@ -1,7 +1,7 @@
 """What a person does in the browser, step by step, found by role, name and label only.
 
-Playwright is imported inside the functions so that a machine without it still collects these
-tests and skips them from the fixtures with one clear reason.
+Only the first page is reached by typing its address. Playwright is imported inside the
+functions, so a machine without it still collects these tests (and conftest.py skips them).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ AXE_RUN = """async () => {
   const results = await axe.run(document, {resultTypes: ["violations"]});
   return results.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
-    nodes: v.nodes.map(n => n.target.join(" ") + ": " + (n.failureSummary || "").replace(/\\s+/g, " ")),
+    nodes: v.nodes.map(n => n.target.join(" ") + ": " + (n.failureSummary || "")),
   }));
 }"""
 
@@ -57,17 +57,20 @@ class Checkpoints:
     folder: Path
     viewport: str
     axe_source: str | None = None
+    # Only the main journey refreshes docs/screenshots/, at phone size, and only when asked.
+    for_docs: bool = False
     taken: int = 0
     axe_findings: list[str] = field(default_factory=list)
     blocking: list[str] = field(default_factory=list)
 
-    def __call__(self, name: str, *, full_page: bool = True, docs_name: str | None = None) -> Path:
+    def __call__(self, name: str, *, docs_name: str | None = None) -> Path:
         self.taken += 1
         path = self.folder / f"{self.taken:02d}-{name}.png"
-        self.page.screenshot(path=path, full_page=full_page)
-        if docs_name and self.viewport == "phone" and UPDATE_DOCS:
+        screenshot_whole_page(self.page, path)
+        if docs_name and self.for_docs and self.viewport == "phone" and UPDATE_DOCS:
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, DOCS_SCREENSHOTS / f"{docs_name}.png")
+            # What a phone shows without scrolling: the README's pictures stay small.
+            self.page.screenshot(path=DOCS_SCREENSHOTS / f"{docs_name}.png")
         if self.axe_source is not None:
             self.scan(name)
         return path
@@ -81,7 +84,7 @@ class Checkpoints:
                 f"{self.viewport} {name} ({self.page.url}): [{violation['impact']}] "
                 f"{violation['id']}: {violation['help']} <{violation['url']}>"
             )
-            details = "".join(f"\n    {node}" for node in violation["nodes"])
+            details = "".join(f"\n    {' '.join(node.split())}" for node in violation["nodes"])
             self.axe_findings.append(line + details)
             if violation["impact"] in BLOCKING_IMPACTS:
                 self.blocking.append(line + details)
@@ -89,6 +92,20 @@ class Checkpoints:
     def write_axe_report(self) -> None:
         report = "\n".join(self.axe_findings) or "No axe-core violations of any impact."
         (self.folder / "axe-report.txt").write_text(report + "\n", encoding="utf-8")
+
+
+def screenshot_whole_page(page: Page, path: Path) -> None:
+    """A screen as tall as the page, so fixed bars sit at its bottom and cover nothing."""
+    size = page.viewport_size
+    height = page.evaluate("document.documentElement.scrollHeight")
+    if size is None or height <= size["height"]:
+        page.screenshot(path=path)
+        return
+    page.set_viewport_size({"width": size["width"], "height": height})
+    try:
+        page.screenshot(path=path)
+    finally:
+        page.set_viewport_size(size)
 
 
 def no_checkpoints(name: str, **_options) -> None:
@@ -125,7 +142,7 @@ def open_options_menu(page: Page, username: str, check=no_checkpoints) -> None:
     check("profile")
     page.get_by_role("button", name="Options").click()
     expect(page.get_by_role("link", name="Settings")).to_be_visible()
-    check("profile-menu-open", full_page=False, docs_name="profile-menu")
+    check("profile-menu-open", docs_name="profile-menu")
 
 
 def get_backup_codes(
@@ -261,7 +278,8 @@ FOCUS_RING = """() => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const s = getComputedStyle(el);
-  const ring = (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0) || s.boxShadow !== "none";
+  const outline = s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0;
+  const ring = outline || s.boxShadow !== "none";
   const name = el.getAttribute("aria-label") || el.textContent.trim() || el.name || el.id;
   return {tag: el.tagName.toLowerCase(), name: name.slice(0, 40), ring: ring};
 }"""
