@@ -10,12 +10,13 @@ from flask_login import login_user
 
 from extensions import db
 from models import User
+from security.accounts import CheckResult
 from security.attempts import Limits
 from security.client import client_ip, client_user_agent
 from security.keys import current_hasher
 from security.sessions import start_session
 
-__all__ = ["current_hasher", "current_limits", "no_referrer", "safe_next", "sign_in"]
+__all__ = ["current_hasher", "current_limits", "no_referrer", "refusal", "safe_next", "sign_in"]
 
 
 def current_limits() -> Limits:
@@ -35,6 +36,15 @@ def sign_in(user: User, must_change_password: bool = False) -> None:
     user.current_session = row
     user.session_token = token
     login_user(user)
+
+
+def refusal(result: CheckResult, wrong_secret: str) -> str | None:
+    """The message for a refused check: throttled, or the wrong secret; None on success."""
+    if result.throttled is not None:
+        return result.throttled.message
+    if not result.ok:
+        return wrong_secret
+    return None
 
 
 def safe_next(target: str | None) -> str | None:

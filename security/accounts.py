@@ -146,6 +146,27 @@ def _key_for(user: User | None, identifier: str) -> str:
     return unknown_name_key(normalise_identifier(identifier))
 
 
+def _refused_by_counter(
+    db_session: Session, limits: Limits, user: User | None, key: str, kind: str, where: str
+) -> CheckResult | None:
+    """Reserve the attempt before any hashing; a CheckResult if the counter refuses it."""
+    throttled = reserve_attempt(db_session, key, kind, limits)
+    if throttled is None:
+        return None
+    events.log_event(events.THROTTLED, user.id if user else None, "refused", where)
+    return CheckResult(throttled=throttled)
+
+
+def _failed(db_session: Session, user: User | None, kind: str) -> CheckResult:
+    """Record a wrong secret: an event the owner sees, or only a log line for unknown names."""
+    if user is not None:
+        events.record_event(db_session, user.id, kind, outcome="failure")
+        db_session.commit()
+    else:
+        events.log_event(kind, None, "failure", "unknown account")
+    return CheckResult()
+
+
 def check_password_login(
     db_session: Session, hasher: Hasher, limits: Limits, identifier: str, password: str
 ) -> CheckResult:
@@ -156,19 +177,12 @@ def check_password_login(
     """
     user = find_user(db_session, identifier)
     key = _key_for(user, identifier)
-    throttled = reserve_attempt(db_session, key, PASSWORD, limits)
-    if throttled is not None:
-        events.log_event(events.THROTTLED, user.id if user else None, "refused", "log-in")
-        return CheckResult(throttled=throttled)
+    refused = _refused_by_counter(db_session, limits, user, key, PASSWORD, "log-in")
+    if refused is not None:
+        return refused
     if not verify_password(hasher, password, user.password_hash if user else None):
-        if user is not None:
-            events.record_event(db_session, user.id, events.LOGIN_FAILED, outcome="failure")
-            db_session.commit()
-        else:
-            events.log_event(events.LOGIN_FAILED, None, "failure", "unknown account")
-        return CheckResult()
-    failures_before = clear_failures(db_session, key)
-    return CheckResult(user=user, failures_before=failures_before)
+        return _failed(db_session, user, events.LOGIN_FAILED)
+    return CheckResult(user=user, failures_before=clear_failures(db_session, key))
 
 
 def confirm_password(
@@ -176,14 +190,11 @@ def confirm_password(
 ) -> CheckResult:
     """Re-entering the password for a sensitive action: same counter as the log-in form."""
     key = account_key(user.id)
-    throttled = reserve_attempt(db_session, key, PASSWORD, limits)
-    if throttled is not None:
-        events.log_event(events.THROTTLED, user.id, "refused", "confirm password")
-        return CheckResult(throttled=throttled)
+    refused = _refused_by_counter(db_session, limits, user, key, PASSWORD, "confirm password")
+    if refused is not None:
+        return refused
     if not verify_password(hasher, password, user.password_hash):
-        events.record_event(db_session, user.id, events.CONFIRM_FAILED, outcome="failure")
-        db_session.commit()
-        return CheckResult()
+        return _failed(db_session, user, events.CONFIRM_FAILED)
     failures_before = clear_failures(db_session, key)
     db_session.commit()
     return CheckResult(user=user, failures_before=failures_before)
@@ -199,18 +210,12 @@ def recover_with_backup_code(
     """
     user = find_user(db_session, identifier)
     key = _key_for(user, identifier)
-    throttled = reserve_attempt(db_session, key, CODE, limits)
-    if throttled is not None:
-        events.log_event(events.THROTTLED, user.id if user else None, "refused", "backup code")
-        return CheckResult(throttled=throttled)
+    refused = _refused_by_counter(db_session, limits, user, key, CODE, "backup code")
+    if refused is not None:
+        return refused
     redemption = redeem_backup_code(db_session, hasher, user.id if user else None, code)
     if redemption is None or user is None:
-        if user is not None:
-            events.record_event(db_session, user.id, events.CODE_FAILED, outcome="failure")
-            db_session.commit()
-        else:
-            events.log_event(events.CODE_FAILED, None, "failure", "unknown account")
-        return CheckResult()
+        return _failed(db_session, user, events.CODE_FAILED)
     failures_before = clear_failures(db_session, key)
     detail = f"code #{redemption.number}, {redemption.codes_left} left"
     events.record_event(db_session, user.id, events.CODE_USED, detail)

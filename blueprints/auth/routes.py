@@ -13,7 +13,14 @@ from blueprints.auth.forms import (
     SignupForm,
     TroubleForm,
 )
-from blueprints.web import current_hasher, current_limits, no_referrer, safe_next, sign_in
+from blueprints.web import (
+    current_hasher,
+    current_limits,
+    no_referrer,
+    refusal,
+    safe_next,
+    sign_in,
+)
 from extensions import db, limiter
 from security import events
 from security.accounts import (
@@ -81,10 +88,9 @@ def login():
         result = check_password_login(
             db.session, current_hasher(), current_limits(), form.identifier.data, form.password.data
         )
-        if result.throttled is not None:
-            form.form_errors.append(result.throttled.message)
-        elif not result.ok:
-            form.form_errors.append(LOGIN_FAILED_MESSAGE)
+        message = refusal(result, LOGIN_FAILED_MESSAGE)
+        if message:
+            form.form_errors.append(message)
         else:
             sign_in(result.user)
             events.record_event(db.session, result.user.id, events.LOGGED_IN)
@@ -138,10 +144,9 @@ def use_backup_code():
         result = recover_with_backup_code(
             db.session, current_hasher(), current_limits(), identifier, form.code.data
         )
-        if result.throttled is not None:
-            form.code.errors.append(result.throttled.message)
-        elif not result.ok:
-            form.code.errors.append(CODE_FAILED_MESSAGE)
+        message = refusal(result, CODE_FAILED_MESSAGE)
+        if message:
+            form.code.errors.append(message)
         else:
             user, redemption = result.user, result.redemption
             end_other_sessions(db.session, user.id, keep_session_id=None)

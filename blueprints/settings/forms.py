@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, Regexp
 
-from security.passwords import MAX_LENGTH, password_problem
+from blueprints.auth.forms import NewPasswordForm
+from security.passwords import MAX_LENGTH
 
 
 class ConfirmPasswordForm(FlaskForm):
@@ -29,35 +30,15 @@ class DownloadCodesForm(FlaskForm):
     download = SubmitField("Download")
 
 
-class ChangePasswordForm(FlaskForm):
+class ChangePasswordForm(NewPasswordForm):
+    """The new-password fields and rules of recovery, plus the current password."""
+
     current_password = PasswordField(
         "Current password",
         validators=[DataRequired("Enter your current password."), Length(max=MAX_LENGTH)],
         render_kw={"autocomplete": "current-password"},
     )
-    password = PasswordField(
-        "New password",
-        validators=[DataRequired("Choose a new password.")],
-        render_kw={"autocomplete": "new-password"},
-        description="At least 8 characters. Spaces and any characters are fine.",
-    )
-    confirm = PasswordField(
-        "Confirm new password",
-        validators=[
-            DataRequired("Type the new password again."),
-            EqualTo("password", "The two passwords do not match."),
-        ],
-        render_kw={"autocomplete": "new-password"},
-    )
     submit = SubmitField("Change password")
-
-    username: str = ""
-    email: str = ""
-
-    def validate_password(self, field) -> None:
-        problem = password_problem(field.data, self.username, self.email)
-        if problem:
-            raise ValidationError(problem)
 
 
 class EndSessionForm(FlaskForm):

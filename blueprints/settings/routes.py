@@ -15,7 +15,7 @@ from blueprints.settings.forms import (
     EndOtherSessionsForm,
     EndSessionForm,
 )
-from blueprints.web import current_hasher, current_limits, no_referrer
+from blueprints.web import current_hasher, current_limits, no_referrer, refusal
 from extensions import db, limiter
 from security import events
 from security.accounts import confirm_password, set_new_password
@@ -71,10 +71,9 @@ def confirm_for_codes():
         result = confirm_password(
             db.session, current_hasher(), current_limits(), current_user, form.password.data
         )
-        if result.throttled is not None:
-            form.password.errors.append(result.throttled.message)
-        elif not result.ok:
-            form.password.errors.append(WRONG_PASSWORD)
+        message = refusal(result, WRONG_PASSWORD)
+        if message:
+            form.password.errors.append(message)
         else:
             new_set = replace_code_set(db.session, current_hasher(), current_user.id)
             events.record_event(
@@ -133,10 +132,9 @@ def password():
         result = confirm_password(
             db.session, current_hasher(), current_limits(), current_user, form.current_password.data
         )
-        if result.throttled is not None:
-            form.current_password.errors.append(result.throttled.message)
-        elif not result.ok:
-            form.current_password.errors.append(WRONG_PASSWORD)
+        message = refusal(result, WRONG_PASSWORD)
+        if message:
+            form.current_password.errors.append(message)
         else:
             set_new_password(db.session, current_hasher(), current_user, form.password.data)
             ended = end_other_sessions(
