@@ -42,16 +42,20 @@ def _new_password_field(label: str) -> PasswordField:
     )
 
 
-class LoginForm(FlaskForm):
-    identifier = _identifier_field()
-    password = PasswordField(
-        "Password",
+def current_password_field(label: str = "Password") -> PasswordField:
+    return PasswordField(
+        label,
         validators=[
             DataRequired("Enter your password."),
             Length(max=MAX_LENGTH, message="That is too long for a password."),
         ],
         render_kw={"autocomplete": "current-password"},
     )
+
+
+class LoginForm(FlaskForm):
+    identifier = _identifier_field()
+    password = current_password_field()
     submit = SubmitField("Log in")
 
 

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField, SubmitField
+from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from blueprints.auth.forms import NewPasswordForm
-from security.passwords import MAX_LENGTH
+from blueprints.auth.forms import NewPasswordForm, current_password_field
 
 
 class ConfirmPasswordForm(FlaskForm):
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired("Enter your password."),
-            Length(max=MAX_LENGTH, message="That is too long for a password."),
-        ],
-        render_kw={"autocomplete": "current-password"},
-    )
+    password = current_password_field()
     submit = SubmitField("Confirm")
 
 
@@ -33,11 +25,7 @@ class DownloadCodesForm(FlaskForm):
 class ChangePasswordForm(NewPasswordForm):
     """The new-password fields and rules of recovery, plus the current password."""
 
-    current_password = PasswordField(
-        "Current password",
-        validators=[DataRequired("Enter your current password."), Length(max=MAX_LENGTH)],
-        render_kw={"autocomplete": "current-password"},
-    )
+    current_password = current_password_field("Current password")
     submit = SubmitField("Change password")
 
 
