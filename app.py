@@ -104,10 +104,12 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from blueprints.auth import bp as auth_bp
+    from blueprints.health import bp as health_bp
     from blueprints.profile import bp as profile_bp
     from blueprints.settings import bp as settings_bp
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(health_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(profile_bp)
 

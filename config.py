@@ -25,6 +25,20 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def is_postgresql(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://", "postgresql+"))
+
+
+def engine_options(url: str, base: dict) -> dict:
+    """Engine options for `url`: PostgreSQL checks a pooled connection before handing it out, so
+    a database restart or a load balancer's idle cut-off costs a reconnect, not a failed request.
+    """
+    options = dict(base)
+    if is_postgresql(url):
+        options.setdefault("pool_pre_ping", True)
+    return options
+
+
 def development_secret_key() -> str:
     """A random key kept in instance/ so that restarts keep sessions and the pepper stable."""
     key_file = INSTANCE_DIR / "secret_key"
@@ -86,7 +100,9 @@ class Config:
             if os.environ.get(name):
                 values[name] = os.environ[name]
         if os.environ.get("DATABASE_URL"):
-            values["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
+            url = normalise_database_url(os.environ["DATABASE_URL"])
+            values["SQLALCHEMY_DATABASE_URI"] = url
+            values["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url, cls.SQLALCHEMY_ENGINE_OPTIONS)
         for name in ("PASSWORD_BCRYPT_COST", "BACKUP_CODE_BCRYPT_COST", "TRUSTED_PROXIES"):
             if os.environ.get(name):
                 values[name] = _env_int(name, 0)

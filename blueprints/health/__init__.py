@@ -1,0 +1,7 @@
+"""The health blueprint: /healthz for load balancers and process managers."""
+
+from flask import Blueprint
+
+bp = Blueprint("health", __name__)
+
+from blueprints.health import routes  # noqa: E402, F401
