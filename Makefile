@@ -1,4 +1,5 @@
-# Sparekey: `make run` serves the site with the demo account; `make test` runs the whole suite.
+# Sparekey: `make run` serves the site with the demo account; `make test` runs the whole suite;
+# `make serve` runs it under gunicorn (production shape).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ PORT ?= 5000
 
 NPM ?= npm
 
-.PHONY: install run test lint format clean screenshots
+.PHONY: install run serve test lint format clean screenshots
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +32,13 @@ run: install
 	$(BIN)/flask --app app demo
 	@echo "Sparekey is at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
 	@$(BIN)/python -m serve_dev --host $(HOST) --port $(PORT)
+
+# gunicorn with gunicorn.conf.py: WEB_CONCURRENCY workers (default 2 x CPUs + 1, capped), bound to
+# HOST:PORT. Set SPAREKEY_ENV=production, SECRET_KEY, DATABASE_URL and RATELIMIT_STORAGE_URI for
+# real use (docs/operations.md).
+serve: install
+	$(BIN)/flask --app app init-db
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py
 
 test: install node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
