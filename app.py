@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from blueprints.web import PENDING_KEY, drop_pending
 from config import CONFIGS, INSTANCE_DIR, development_secret_key
 from extensions import csrf, db, limiter, login_manager
+from models import SecurityEvent
 from security.attempts import limits_from_config
 from security.keys import hasher_from_config
 from security.sessions import Timeouts, load_session
@@ -115,6 +117,7 @@ def register_blueprints(app: Flask) -> None:
 
 
 ALLOWED_DURING_PASSWORD_CHANGE = {"auth.new_password", "auth.logout", "static"}
+SECOND_FACTOR_ENDPOINTS = {"auth.two_factor", "auth.two_factor_backup_code", "static"}
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -126,6 +129,12 @@ def register_request_hooks(app: Flask) -> None:
             values += request.form.values()
         if any("\x00" in value for value in values):
             abort(400)
+
+    @app.before_request
+    def wipe_pending_login_out_of_order():
+        """Leaving the two-factor step for any other page ends the half-finished log-in."""
+        if PENDING_KEY in session and request.endpoint not in SECOND_FACTOR_ENDPOINTS:
+            drop_pending()
 
     @app.before_request
     def require_new_password_after_recovery():
@@ -196,6 +205,15 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("date")
     def format_date(value) -> str:
         return value.strftime("%-d %b %Y") if value else ""
+
+    @app.context_processor
+    def code_notice() -> dict:
+        """The "A backup code was used" notice, on every session but the one that used it."""
+        if not current_user.is_authenticated or not current_user.code_notice_event_id:
+            return {}
+        if current_user.code_notice_session_id == current_user.current_session.id:
+            return {}
+        return {"code_notice": db.session.get(SecurityEvent, current_user.code_notice_event_id)}
 
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device

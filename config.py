@@ -57,6 +57,10 @@ class Config:
     SECRET_KEY: str | None = None
     # Optional pepper for password and backup-code digests; derived from SECRET_KEY if unset.
     PEPPER: str | None = None
+    # Optional Fernet key for authenticator-app secrets at rest; derived from SECRET_KEY if unset.
+    TOTP_ENCRYPTION_KEY: str | None = None
+    # How long the half-logged-in state between password and second factor lives.
+    PENDING_LOGIN_SECONDS = 5 * 60
     SQLALCHEMY_DATABASE_URI = "sqlite:///" + str(INSTANCE_DIR / "sparekey.db")
     # Database errors never write bound values (which may be typed by anyone) into the logs.
     SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"hide_parameters": True}
@@ -96,7 +100,7 @@ class Config:
     def from_environment(cls) -> dict:
         """Values that the environment sets for this class (read at app creation, not import)."""
         values: dict = {}
-        for name in ("SECRET_KEY", "PEPPER", "RATELIMIT_STORAGE_URI"):
+        for name in ("SECRET_KEY", "PEPPER", "TOTP_ENCRYPTION_KEY", "RATELIMIT_STORAGE_URI"):
             if os.environ.get(name):
                 values[name] = os.environ[name]
         if os.environ.get("DATABASE_URL"):

@@ -20,6 +20,15 @@ class User(UserMixin, db.Model):
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     password_hash: Mapped[str] = mapped_column(String(60))
+    # Authenticator app (TOTP): secrets are Fernet tokens; the pending one awaits its first code.
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(200))
+    totp_enabled_at: Mapped[datetime | None]
+    # The last accepted 30-second time step: a code is never accepted twice.
+    totp_last_step: Mapped[int | None]
+    # A backup code was used: other sessions show a notice until it is dismissed.
+    code_notice_event_id: Mapped[int | None]
+    code_notice_session_id: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str] = mapped_column(String(60), default="")
     bio: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(default=now)
@@ -63,6 +72,21 @@ class UserSession(db.Model):
     must_change_password: Mapped[bool] = mapped_column(default=False)
 
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class PendingLogin(db.Model):
+    """Between the password (or a first backup code) and the second factor; lives 5 minutes."""
+
+    __tablename__ = "pending_logins"
+
+    # SHA-256 (hex) of the random token kept in the Flask session.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # "login" after the password; "recovery" after a first, still unused, backup code.
+    purpose: Mapped[str] = mapped_column(String(10))
+    # For a recovery: the first code's digest, spent only when the second factor passes.
+    first_code_digest: Mapped[str | None] = mapped_column(String(60))
+    created_at: Mapped[datetime] = mapped_column(default=now)
 
 
 class BackupCodeSet(db.Model):

@@ -9,14 +9,32 @@ from flask import current_app, make_response, session
 from flask_login import login_user
 
 from extensions import db
-from models import User
+from models import PendingLogin, User
+from security import events
 from security.accounts import CheckResult
 from security.attempts import Limits
 from security.client import client_ip, client_user_agent
 from security.keys import current_hasher
-from security.sessions import start_session
+from security.sessions import (
+    end_pending_login,
+    load_pending_login,
+    start_pending_login,
+    start_session,
+)
 
-__all__ = ["current_hasher", "current_limits", "no_referrer", "refusal", "safe_next", "sign_in"]
+__all__ = [
+    "PENDING_KEY",
+    "begin_second_factor",
+    "current_hasher",
+    "current_limits",
+    "current_pending",
+    "drop_pending",
+    "no_referrer",
+    "refusal",
+    "safe_next",
+    "show_code_notice_elsewhere",
+    "sign_in",
+]
 
 
 def current_limits() -> Limits:
@@ -36,6 +54,37 @@ def sign_in(user: User, must_change_password: bool = False) -> None:
     user.current_session = row
     user.session_token = token
     login_user(user)
+
+
+PENDING_KEY = "pending_login"
+
+
+def begin_second_factor(user_id: int, purpose: str, first_code_digest: str | None = None) -> None:
+    """Half-logged-in: the state lives on the server; the cookie holds only its token."""
+    token = start_pending_login(db.session, user_id, purpose, first_code_digest)
+    session.clear()
+    session[PENDING_KEY] = token
+
+
+def current_pending() -> PendingLogin | None:
+    seconds = int(current_app.config["PENDING_LOGIN_SECONDS"])
+    return load_pending_login(db.session, session.get(PENDING_KEY), seconds)
+
+
+def drop_pending() -> None:
+    """Wipe the half-finished log-in (an out-of-order request, a success, or an expiry)."""
+    token = session.pop(PENDING_KEY, None)
+    if token:
+        end_pending_login(db.session, token)
+        db.session.commit()
+
+
+def show_code_notice_elsewhere(user: User) -> None:
+    """After a backup code is used, every other session shows who used it until dismissed."""
+    event = events.latest_event(db.session, user.id, events.CODE_USED)
+    if event is not None:
+        user.code_notice_event_id = event.id
+        user.code_notice_session_id = user.current_session.id
 
 
 def refusal(result: CheckResult, wrong_secret: str) -> str | None:

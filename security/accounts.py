@@ -21,7 +21,7 @@ from security.attempts import (
     reserve_attempt,
     unknown_name_key,
 )
-from security.backup_codes import Redemption, redeem_backup_code
+from security.backup_codes import Redemption, find_unused_code, redeem_backup_code
 from security.keys import Hasher
 from security.passwords import hash_password, verify_password
 
@@ -134,6 +134,13 @@ class CheckResult:
     throttled: Throttled | None = None
     failures_before: int = 0
     redemption: Redemption | None = None
+    # Recovery with two backup codes: the first one, spent last.
+    first_redemption: Redemption | None = None
+    # The first factor passed, but the account has an app: the second factor comes next.
+    needs_second_factor: bool = False
+    first_code_digest: str | None = None
+    # A refusal with its own message (not a wrong secret).
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -182,6 +189,10 @@ def check_password_login(
         return refused
     if not verify_password(hasher, password, user.password_hash if user else None):
         return _failed(db_session, user, events.LOGIN_FAILED)
+    if user.totp_secret:
+        # Still counted as a failure until the second factor passes: otherwise knowing the
+        # password would reset the counter between guesses of the app's code.
+        return CheckResult(user=user, needs_second_factor=True)
     return CheckResult(user=user, failures_before=clear_failures(db_session, key))
 
 
@@ -213,13 +224,36 @@ def recover_with_backup_code(
     refused = _refused_by_counter(db_session, limits, user, key, CODE, "backup code")
     if refused is not None:
         return refused
+    if user is not None and user.totp_secret:
+        # With an app on, one code is not enough: it is checked now and spent only when the
+        # app's code, or a second backup code, passes too (same hashing work as below).
+        found = find_unused_code(db_session, hasher, user.id, code)
+        if found is None:
+            return _failed(db_session, user, events.CODE_FAILED)
+        return CheckResult(user=user, needs_second_factor=True, first_code_digest=found[0])
     redemption = redeem_backup_code(db_session, hasher, user.id if user else None, code)
     if redemption is None or user is None:
         return _failed(db_session, user, events.CODE_FAILED)
     failures_before = clear_failures(db_session, key)
     detail = f"code #{redemption.number}, {redemption.codes_left} left"
     events.record_event(db_session, user.id, events.CODE_USED, detail)
-    events.record_event(db_session, user.id, events.RECOVERED)
+    return CheckResult(user=user, failures_before=failures_before, redemption=redemption)
+
+
+def use_own_backup_code(
+    db_session: Session, hasher: Hasher, limits: Limits, user: User, code: str
+) -> CheckResult:
+    """A signed-in owner proving it is them with a backup code (which is spent). Uncommitted."""
+    key = account_key(user.id)
+    refused = _refused_by_counter(db_session, limits, user, key, CODE, "backup code")
+    if refused is not None:
+        return refused
+    redemption = redeem_backup_code(db_session, hasher, user.id, code)
+    if redemption is None:
+        return _failed(db_session, user, events.CODE_FAILED)
+    failures_before = clear_failures(db_session, key)
+    detail = f"code #{redemption.number}, {redemption.codes_left} left"
+    events.record_event(db_session, user.id, events.CODE_USED, detail)
     return CheckResult(user=user, failures_before=failures_before, redemption=redemption)
 
 

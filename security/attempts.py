@@ -138,10 +138,11 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
     return Throttled(retry_after_seconds=1, locked=False, kind=kind)
 
 
-def clear_failures(db_session: Session, key: str) -> int:
+def clear_failures(db_session: Session, key: str, attempts: int = 1) -> int:
     """A success: reset the counter. Returns how many failures came before this success.
 
-    Does not commit: the caller commits it with the rest of the successful log-in.
+    `attempts` is how many checks of this success were counted in advance (2 when a second
+    factor followed the password). Does not commit: the caller commits it with the log-in.
     """
     failures = db_session.scalar(select(AttemptCounter.failures).where(AttemptCounter.key == key))
     db_session.execute(
@@ -156,5 +157,4 @@ def clear_failures(db_session: Session, key: str) -> int:
             version=AttemptCounter.version + 1,
         )
     )
-    # The attempt that just succeeded was counted in advance.
-    return max((failures or 1) - 1, 0)
+    return max((failures or 0) - attempts, 0)

@@ -126,13 +126,12 @@ def replace_code_set(db_session: Session, hasher: Hasher, user_id: int) -> NewCo
     return NewCodeSet(public_id=code_set.public_id, created_at=created_at, codes=codes)
 
 
-def redeem_backup_code(
+def _derive(
     db_session: Session, hasher: Hasher, user_id: int | None, code: str
-) -> Redemption | None:
-    """Use `code` for the account: one derivation, one conditional UPDATE. None if it fails.
+) -> tuple[int, str] | None:
+    """(current set id, digest of `code` under that set's salt): the one derivation of a check.
 
-    `code` must already be normalised. Unknown accounts and accounts without codes do the same
-    hashing work as real ones.
+    Unknown accounts and accounts without codes derive against a dummy salt and get None.
     """
     code_set = None
     if user_id is not None:
@@ -142,27 +141,67 @@ def redeem_backup_code(
     if code_set is None:
         code_digest(hasher, code, _dummy_salt(hasher.code_cost))
         return None
-    digest = code_digest(hasher, code, code_set.salt)
+    return code_set.id, code_digest(hasher, code, code_set.salt)
+
+
+def use_code_digest(db_session: Session, user_id: int, digest: str) -> Redemption | None:
+    """Mark the unused code with this digest used, in one conditional UPDATE. Not committed."""
+    set_id = select(BackupCodeSet.id).where(BackupCodeSet.user_id == user_id).scalar_subquery()
     used = db_session.execute(
         update(BackupCode)
         .where(
             BackupCode.user_id == user_id,
-            BackupCode.set_id == code_set.id,
+            BackupCode.set_id == set_id,
             BackupCode.digest == digest,
             BackupCode.used_at.is_(None),
         )
         .values(used_at=now())
-        .returning(BackupCode.number)
+        .returning(BackupCode.number, BackupCode.set_id)
     ).all()
     if len(used) != 1:
-        db_session.rollback()
         return None
     left = db_session.scalar(
         select(func.count())
         .select_from(BackupCode)
-        .where(BackupCode.set_id == code_set.id, BackupCode.used_at.is_(None))
+        .where(BackupCode.set_id == used[0].set_id, BackupCode.used_at.is_(None))
     )
     return Redemption(number=used[0].number, codes_left=int(left or 0))
+
+
+def redeem_backup_code(
+    db_session: Session, hasher: Hasher, user_id: int | None, code: str
+) -> Redemption | None:
+    """Use `code` for the account: one derivation, one conditional UPDATE. None if it fails.
+
+    `code` must already be normalised. Unknown accounts and accounts without codes do the same
+    hashing work as real ones.
+    """
+    derived = _derive(db_session, hasher, user_id, code)
+    if derived is None or user_id is None:
+        return None
+    redemption = use_code_digest(db_session, user_id, derived[1])
+    if redemption is None:
+        db_session.rollback()
+    return redemption
+
+
+def find_unused_code(
+    db_session: Session, hasher: Hasher, user_id: int | None, code: str
+) -> tuple[str, int] | None:
+    """(digest, number) of `code` if it is an unused code of the account, without using it."""
+    derived = _derive(db_session, hasher, user_id, code)
+    if derived is None:
+        return None
+    set_id, digest = derived
+    number = db_session.scalar(
+        select(BackupCode.number).where(
+            BackupCode.user_id == user_id,
+            BackupCode.set_id == set_id,
+            BackupCode.digest == digest,
+            BackupCode.used_at.is_(None),
+        )
+    )
+    return None if number is None else (digest, number)
 
 
 def code_status(db_session: Session, user_id: int) -> CodeStatus | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import has_request_context, request
+from ua_parser import parse as parse_user_agent
 
 
 def client_ip() -> str:
@@ -18,24 +19,15 @@ def client_user_agent() -> str:
     return (request.headers.get("User-Agent") or "").replace("\x00", "")[:300]
 
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"))
-_SYSTEMS = (
-    ("iPhone", "iPhone"),
-    ("iPad", "iPad"),
-    ("Android", "Android"),
-    ("Windows", "Windows"),
-    ("Mac OS X", "macOS"),
-    ("CrOS", "ChromeOS"),
-    ("Linux", "Linux"),
-)
-
-
 def describe_device(user_agent: str) -> str:
-    """ "Chrome on Android" from a User-Agent string; good enough to recognise one's own devices."""
-    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
-    if browser is None and "Safari/" in user_agent:
-        browser = "Safari"
-    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    """"Chrome on Android" from a User-Agent string; good enough to recognise one's own devices."""
+    if not user_agent:
+        return "Unknown device"
+    parsed = parse_user_agent(user_agent)
+    browser = parsed.user_agent.family if parsed.user_agent else None
+    system = parsed.os.family if parsed.os else None
+    browser = None if browser in (None, "Other") else browser
+    system = None if system in (None, "Other") else system
     if browser and system:
         return f"{browser} on {system}"
     return browser or system or "Unknown device"

@@ -24,6 +24,10 @@ RECOVERED = "recovered_with_backup_code"
 PASSWORD_CHANGED = "password_changed"
 CONFIRM_FAILED = "password_confirm_failed"
 THROTTLED = "throttled"
+APP_CODE_FAILED = "app_code_failed"
+APP_TURNED_ON = "app_turned_on"
+APP_TURNED_OFF = "app_turned_off"
+ACCOUNT_SECURED = "account_secured"
 
 DESCRIPTIONS = {
     SIGNED_UP: "Account created",
@@ -37,6 +41,10 @@ DESCRIPTIONS = {
     PASSWORD_CHANGED: "Password changed",
     CONFIRM_FAILED: "Wrong password at “Confirm it's you”",
     THROTTLED: "Attempts paused after too many failures",
+    APP_CODE_FAILED: "Wrong code from the authentication app",
+    APP_TURNED_ON: "Authentication app turned on",
+    APP_TURNED_OFF: "Authentication app turned off",
+    ACCOUNT_SECURED: "Account secured: every session ended, backup codes voided",
 }
 
 
@@ -58,18 +66,27 @@ def log_event(kind: str, user_id: int | None, outcome: str, detail: str = "") ->
 
 def record_event(
     db_session: Session, user_id: int, kind: str, detail: str = "", outcome: str = "success"
-) -> None:
+) -> SecurityEvent:
     """Add the event row (the caller commits) and write its log line. Never pass a secret."""
-    db_session.add(
-        SecurityEvent(
-            user_id=user_id,
-            kind=kind,
-            ip=client_ip(),
-            user_agent=client_user_agent(),
-            detail=detail[:200],
-        )
+    event = SecurityEvent(
+        user_id=user_id,
+        kind=kind,
+        ip=client_ip(),
+        user_agent=client_user_agent(),
+        detail=detail[:200],
     )
+    db_session.add(event)
     log_event(kind, user_id, outcome, detail)
+    return event
+
+
+def latest_event(db_session: Session, user_id: int, kind: str) -> SecurityEvent | None:
+    return db_session.scalar(
+        select(SecurityEvent)
+        .where(SecurityEvent.user_id == user_id, SecurityEvent.kind == kind)
+        .order_by(SecurityEvent.id.desc())
+        .limit(1)
+    )
 
 
 def recent_events(db_session: Session, user_id: int, limit: int = 50) -> list[SecurityEvent]:

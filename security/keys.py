@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -11,9 +12,13 @@ from flask import current_app
 
 @dataclass(frozen=True)
 class Hasher:
+    """The keys and costs every secret check needs; none of it lives in the database."""
+
     pepper: bytes
     password_cost: int
     code_cost: int
+    # Fernet key (urlsafe base64 of 32 bytes) that encrypts authenticator-app secrets at rest.
+    totp_key: bytes = b""
 
 
 def hasher_from_config(config: dict) -> Hasher:
@@ -23,10 +28,18 @@ def hasher_from_config(config: dict) -> Hasher:
         pepper = hmac.new(
             config["SECRET_KEY"].encode(), b"sparekey pepper v1", hashlib.sha256
         ).digest()
+    if config.get("TOTP_ENCRYPTION_KEY"):
+        totp_key = config["TOTP_ENCRYPTION_KEY"].encode()
+    else:
+        derived = hmac.new(
+            config["SECRET_KEY"].encode(), b"sparekey totp key v1", hashlib.sha256
+        ).digest()
+        totp_key = base64.urlsafe_b64encode(derived)
     return Hasher(
         pepper=pepper,
         password_cost=int(config["PASSWORD_BCRYPT_COST"]),
         code_cost=int(config["BACKUP_CODE_BCRYPT_COST"]),
+        totp_key=totp_key,
     )
 
 

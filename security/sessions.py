@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from models import UserSession
+from models import PendingLogin, UserSession
 from security.clock import now
 
 # Writing last_seen_at on every request would cost a write per page; a minute is precise enough.
@@ -111,3 +111,42 @@ def sessions_of(db_session: Session, user_id: int) -> list[UserSession]:
             .order_by(UserSession.last_seen_at.desc())
         )
     )
+
+
+def start_pending_login(
+    db_session: Session, user_id: int, purpose: str, first_code_digest: str | None = None
+) -> str:
+    """Record a half-finished log-in; returns the token for the Flask session. Commits."""
+    token = secrets.token_urlsafe(32)
+    db_session.add(
+        PendingLogin(
+            id=token_digest(token),
+            user_id=user_id,
+            purpose=purpose,
+            first_code_digest=first_code_digest,
+            created_at=now(),
+        )
+    )
+    db_session.commit()
+    return token
+
+
+def load_pending_login(
+    db_session: Session, token: str | None, max_age_seconds: int
+) -> PendingLogin | None:
+    """The live half-finished log-in for `token`; an expired one is deleted."""
+    if not token or len(token) > 64:
+        return None
+    row = db_session.get(PendingLogin, token_digest(token))
+    if row is None:
+        return None
+    if now() - row.created_at > timedelta(seconds=max_age_seconds):
+        db_session.delete(row)
+        db_session.commit()
+        return None
+    return row
+
+
+def end_pending_login(db_session: Session, token: str) -> None:
+    """Delete the half-finished log-in; the caller commits."""
+    db_session.execute(delete(PendingLogin).where(PendingLogin.id == token_digest(token)))

@@ -61,7 +61,7 @@ def test_login_activity_lists_sessions_and_logs_out_others(app, user):
         }
     )
     page = laptop.client.get("/settings/security/sessions/").get_data(as_text=True)
-    assert "Safari on iPhone" in page and "This device" in page
+    assert "Mobile Safari on iOS" in page and "This device" in page
     with app.app_context():
         secret_ids = db.session.scalars(select(UserSession.id)).all()
     assert not any(secret in page for secret in secret_ids)

@@ -18,6 +18,7 @@ from security.accounts import (
 )
 from security.backup_codes import CodeFormatError, normalise_code_input
 from security.passwords import MAX_LENGTH, password_problem
+from security.totp import TotpFormatError, normalise_totp_input
 
 IDENTIFIER_LABEL = "Phone number, username, or email"
 
@@ -136,6 +137,26 @@ class BackupCodeForm(FlaskForm):
         try:
             field.data = normalise_code_input(field.data)
         except CodeFormatError as error:
+            raise ValidationError(str(error)) from error
+
+
+class AppCodeForm(FlaskForm):
+    code = StringField(
+        "6-digit code",
+        validators=[DataRequired("Enter the 6-digit code from your authentication app.")],
+        render_kw={
+            "autocomplete": "one-time-code",
+            "inputmode": "numeric",
+            "autocapitalize": "none",
+            "spellcheck": "false",
+        },
+    )
+    submit = SubmitField("Confirm")
+
+    def validate_code(self, field) -> None:
+        try:
+            field.data = normalise_totp_input(field.data)
+        except TotpFormatError as error:
             raise ValidationError(str(error)) from error
 
 

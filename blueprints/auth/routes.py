@@ -7,6 +7,7 @@ from flask_login import current_user, login_required, logout_user
 
 from blueprints.auth import bp
 from blueprints.auth.forms import (
+    AppCodeForm,
     BackupCodeForm,
     LoginForm,
     NewPasswordForm,
@@ -14,26 +15,43 @@ from blueprints.auth.forms import (
     TroubleForm,
 )
 from blueprints.web import (
+    PENDING_KEY,
+    begin_second_factor,
     current_hasher,
     current_limits,
+    current_pending,
+    drop_pending,
     no_referrer,
     refusal,
     safe_next,
+    show_code_notice_elsewhere,
     sign_in,
 )
 from extensions import db, limiter
 from security import events
 from security.accounts import (
     MAX_IDENTIFIER_LENGTH,
+    CheckResult,
     DuplicateAccount,
     check_password_login,
     create_user,
     recover_with_backup_code,
     set_new_password,
 )
+from security.backup_codes import LOW_CODES_WARNING
 from security.sessions import clear_password_change_flag, end_other_sessions, end_session
+from security.two_factor import (
+    FIRST_CODE_GONE,
+    LOGIN,
+    RECOVERY,
+    finish_with_app,
+    finish_with_backup_code,
+)
 
 LOGIN_FAILED_MESSAGE = "The username or password is incorrect. Check them and try again."
+APP_CODE_FAILED_MESSAGE = (
+    "That code did not work. Check the time on your phone and enter the newest code."
+)
 CODE_FAILED_MESSAGE = (
     "That code did not work. Check the account name and the code and try again. "
     "Each code works only once."
@@ -91,6 +109,9 @@ def login():
         message = refusal(result, LOGIN_FAILED_MESSAGE)
         if message:
             form.form_errors.append(message)
+        elif result.needs_second_factor:
+            begin_second_factor(result.user.id, LOGIN)
+            return redirect(url_for("auth.two_factor"))
         else:
             sign_in(result.user)
             events.record_event(db.session, result.user.id, events.LOGGED_IN)
@@ -147,22 +168,108 @@ def use_backup_code():
         message = refusal(result, CODE_FAILED_MESSAGE)
         if message:
             form.code.errors.append(message)
+        elif result.needs_second_factor:
+            begin_second_factor(result.user.id, RECOVERY, result.first_code_digest)
+            return redirect(url_for("auth.two_factor"))
         else:
-            user, redemption = result.user, result.redemption
-            end_other_sessions(db.session, user.id, keep_session_id=None)
-            sign_in(user, must_change_password=True)
-            db.session.commit()
-            left = redemption.codes_left
-            flash(
-                f"You used backup code #{redemption.number}. "
-                f"{left} {'code' if left == 1 else 'codes'} left.",
-                "success",
-            )
-            if left <= 2:
-                flash("You are running out of backup codes. Get new ones in Settings.", "warning")
-            _failed_attempts_notice(result.failures_before)
-            return redirect(url_for("auth.new_password"))
+            return _finish_recovery(result)
     return render_template("auth/backup_code.html", form=form, identifier=identifier)
+
+
+def _codes_used_message(result: CheckResult) -> str:
+    left = result.redemption.codes_left
+    codes = f"{left} {'code' if left == 1 else 'codes'} left."
+    if result.first_redemption is not None:
+        return (
+            f"You used backup codes #{result.first_redemption.number} and "
+            f"#{result.redemption.number}. {codes}"
+        )
+    return f"You used backup code #{result.redemption.number}. {codes}"
+
+
+def _after_code_use(result: CheckResult) -> None:
+    if result.redemption is not None:
+        flash(_codes_used_message(result), "success")
+        if result.redemption.codes_left <= LOW_CODES_WARNING:
+            flash("You are running out of backup codes. Get new ones in Settings.", "warning")
+        show_code_notice_elsewhere(result.user)
+
+
+def _finish_recovery(result: CheckResult):
+    """A recovery passed: every session ends, a new one starts, and a new password comes next."""
+    user = result.user
+    end_other_sessions(db.session, user.id, keep_session_id=None)
+    sign_in(user, must_change_password=True)
+    events.record_event(db.session, user.id, events.RECOVERED)
+    _after_code_use(result)
+    db.session.commit()
+    _failed_attempts_notice(result.failures_before)
+    return redirect(url_for("auth.new_password"))
+
+
+def _pending_or_restart():
+    pending = current_pending()
+    if pending is None:
+        session.pop(PENDING_KEY, None)
+        flash("That took too long, or it started elsewhere. Log in again.", "info")
+    return pending
+
+
+def _finish_second_factor(pending, result: CheckResult, method: str):
+    drop_pending()
+    if result.problem == FIRST_CODE_GONE:
+        flash("Your first backup code was used meanwhile. Start again.", "error")
+        return redirect(url_for("auth.trouble"))
+    if pending.purpose == RECOVERY:
+        return _finish_recovery(result)
+    sign_in(result.user)
+    events.record_event(db.session, result.user.id, events.LOGGED_IN, f"with {method}")
+    _after_code_use(result)
+    db.session.commit()
+    _failed_attempts_notice(result.failures_before)
+    return redirect(url_for("profile.home"))
+
+
+@bp.route("/two-factor/", methods=["GET", "POST"])
+@limiter.limit("20/minute", methods=["POST"])
+@no_referrer
+def two_factor():
+    """ "Enter the 6-digit code from your authentication app" after the password."""
+    pending = _pending_or_restart()
+    if pending is None:
+        return redirect(url_for("auth.login"))
+    form = AppCodeForm()
+    if form.validate_on_submit():
+        result = finish_with_app(
+            db.session, current_hasher(), current_limits(), pending, form.code.data
+        )
+        message = refusal(result, APP_CODE_FAILED_MESSAGE)
+        if message and result.problem is None:
+            form.code.errors.append(message)
+        else:
+            return _finish_second_factor(pending, result, "the authentication app")
+    return render_template("auth/two_factor.html", form=form, pending=pending)
+
+
+@bp.route("/two-factor/backup-code/", methods=["GET", "POST"])
+@limiter.limit("20/minute", methods=["POST"])
+@no_referrer
+def two_factor_backup_code():
+    """ "Use a backup code" instead of the app (or, in a recovery, a second backup code)."""
+    pending = _pending_or_restart()
+    if pending is None:
+        return redirect(url_for("auth.login"))
+    form = BackupCodeForm()
+    if form.validate_on_submit():
+        result = finish_with_backup_code(
+            db.session, current_hasher(), current_limits(), pending, form.code.data
+        )
+        message = refusal(result, CODE_FAILED_MESSAGE)
+        if message and result.problem is None:
+            form.code.errors.append(message)
+        else:
+            return _finish_second_factor(pending, result, "a backup code")
+    return render_template("auth/two_factor_backup_code.html", form=form, pending=pending)
 
 
 @bp.route("/password/new/", methods=["GET", "POST"])

@@ -6,7 +6,12 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from blueprints.auth.forms import NewPasswordForm, current_password_field
+from blueprints.auth.forms import (
+    AppCodeForm,
+    BackupCodeForm,
+    NewPasswordForm,
+    current_password_field,
+)
 
 
 class ConfirmPasswordForm(FlaskForm):
@@ -36,3 +41,30 @@ class EndSessionForm(FlaskForm):
 
 class EndOtherSessionsForm(FlaskForm):
     submit = SubmitField("Log out of all other sessions")
+
+
+class AppSetupForm(AppCodeForm):
+    password = current_password_field()
+    submit = SubmitField("Turn on")
+
+
+class TurnOffAppForm(FlaskForm):
+    password = current_password_field()
+    submit = SubmitField("Turn off")
+
+
+class StartAppSetupForm(FlaskForm):
+    submit = SubmitField("Set up authentication app")
+
+
+class SecureWithPasswordForm(FlaskForm):
+    password = current_password_field()
+    submit = SubmitField("Secure my account")
+
+
+class SecureWithCodeForm(BackupCodeForm):
+    submit = SubmitField("Secure my account")
+
+
+class DismissForm(FlaskForm):
+    submit = SubmitField("Got it, that was me")

@@ -3,24 +3,56 @@
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from flask import Response, abort, flash, redirect, render_template, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from blueprints.settings import bp
 from blueprints.settings.forms import (
+    AppSetupForm,
     ChangePasswordForm,
     ConfirmPasswordForm,
+    DismissForm,
     DownloadCodesForm,
     EndOtherSessionsForm,
     EndSessionForm,
+    SecureWithCodeForm,
+    SecureWithPasswordForm,
+    StartAppSetupForm,
+    TurnOffAppForm,
 )
-from blueprints.web import current_hasher, current_limits, no_referrer, refusal
+from blueprints.web import (
+    current_hasher,
+    current_limits,
+    no_referrer,
+    refusal,
+    safe_next,
+    sign_in,
+)
 from extensions import db, limiter
 from security import events
-from security.accounts import confirm_password, set_new_password
+from security.accounts import confirm_password, set_new_password, use_own_backup_code
 from security.backup_codes import code_status, format_code, replace_code_set
 from security.sessions import end_other_sessions, end_session_by_public_id, sessions_of
+from security.totp import grouped, provisioning_uri, qr_svg
+from security.two_factor import (
+    pending_app_secret,
+    secure_account,
+    start_app_setup,
+    turn_off_app,
+    turn_on_app,
+)
 
 HOW_TO_USE = [
     "On the log-in page, type your username and press “Forgot password?”.",
@@ -43,7 +75,7 @@ def index():
 
 @bp.route("/security/")
 def security():
-    recent = events.recent_events(db.session, current_user.id, limit=20)
+    recent = events.recent_events(db.session, current_user.id, limit=5)
     return render_template(
         "settings/security.html", events=recent, descriptions=events.DESCRIPTIONS
     )
@@ -75,18 +107,27 @@ def confirm_for_codes():
         if message:
             form.password.errors.append(message)
         else:
-            new_set = replace_code_set(db.session, current_hasher(), current_user.id)
-            events.record_event(
-                db.session, current_user.id, events.CODES_GENERATED, f"set {new_set.public_id}"
-            )
-            db.session.commit()
-            download = DownloadCodesForm(
-                formdata=None, set_id=new_set.public_id, codes=" ".join(new_set.codes)
-            )
-            return render_template(
-                "settings/codes.html", code_set=new_set, how_to_use=HOW_TO_USE, download=download
-            )
+            return _show_new_codes()
     return render_template("settings/confirm.html", form=form)
+
+
+def _show_new_codes():
+    """Replace the account's set and answer with the new sheet: the only time codes are shown."""
+    new_set = replace_code_set(db.session, current_hasher(), current_user.id)
+    events.record_event(
+        db.session, current_user.id, events.CODES_GENERATED, f"set {new_set.public_id}"
+    )
+    db.session.commit()
+    download = DownloadCodesForm(
+        formdata=None, set_id=new_set.public_id, codes=" ".join(new_set.codes)
+    )
+    response = make_response(
+        render_template(
+            "settings/codes.html", code_set=new_set, how_to_use=HOW_TO_USE, download=download
+        )
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.route("/security/two-factor/backup-codes/download/", methods=["POST"])
@@ -181,3 +222,141 @@ def sessions():
         end_one=end_one,
         end_others=end_others,
     )
+
+
+@bp.route("/security/events/")
+def security_events():
+    rows = events.recent_events(db.session, current_user.id, limit=200)
+    return render_template("settings/events.html", events=rows, descriptions=events.DESCRIPTIONS)
+
+
+@bp.route("/security/two-factor/app/")
+def app_status():
+    return render_template(
+        "settings/app.html", start=StartAppSetupForm(), turn_off=TurnOffAppForm(prefix="off")
+    )
+
+
+@bp.route("/security/two-factor/app/setup/", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+@no_referrer
+def app_setup():
+    """POST from the app page starts (or restarts) a set-up; GET shows its QR code and key."""
+    start = StartAppSetupForm()
+    if start.submit.data and start.validate_on_submit():
+        start_app_setup(db.session, current_hasher(), current_user)
+        return redirect(url_for("settings.app_setup"))
+    if current_user.totp_secret:
+        return redirect(url_for("settings.app_status"))
+    secret = pending_app_secret(current_hasher(), current_user)
+    if secret is None:
+        return redirect(url_for("settings.app_status"))
+    form = AppSetupForm()
+    if form.submit.data and form.validate_on_submit():
+        result = confirm_password(
+            db.session, current_hasher(), current_limits(), current_user, form.password.data
+        )
+        message = refusal(result, WRONG_PASSWORD)
+        if message:
+            form.password.errors.append(message)
+        elif not turn_on_app(db.session, current_hasher(), current_user, form.code.data):
+            db.session.commit()
+            form.code.errors.append(
+                "That code did not match. Check that the app shows Sparekey and the time on "
+                "your phone is right, then type the newest code."
+            )
+        else:
+            db.session.commit()
+            flash(
+                "Your authentication app is on. You will need it every time you log in.", "success"
+            )
+            if code_status(db.session, current_user.id) is None:
+                # The password was confirmed in this request: the first sheet follows at once.
+                return _show_new_codes()
+            return redirect(url_for("settings.two_factor"))
+    uri = provisioning_uri(secret, current_user.username)
+    return render_template(
+        "settings/app_setup.html",
+        form=form,
+        qr=Markup(qr_svg(uri)),  # noqa: S704 -- SVG built by segno from our own URI
+        key=grouped(secret),
+    )
+
+
+@bp.route("/security/two-factor/app/off/", methods=["POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def app_turn_off():
+    form = TurnOffAppForm(prefix="off")
+    if not form.validate_on_submit():
+        return render_template("settings/app.html", start=StartAppSetupForm(), turn_off=form)
+    result = confirm_password(
+        db.session, current_hasher(), current_limits(), current_user, form.password.data
+    )
+    message = refusal(result, WRONG_PASSWORD)
+    if message:
+        form.password.errors.append(message)
+        return render_template("settings/app.html", start=StartAppSetupForm(), turn_off=form)
+    turn_off_app(db.session, current_user)
+    db.session.commit()
+    flash("Your authentication app is off. Your backup codes still work.", "success")
+    return redirect(url_for("settings.two_factor"))
+
+
+@bp.route("/security/notice/dismiss/", methods=["POST"])
+def dismiss_code_notice():
+    if DismissForm().validate_on_submit():
+        current_user.code_notice_event_id = None
+        current_user.code_notice_session_id = None
+        db.session.commit()
+    return redirect(
+        request.referrer if safe_next(_path_of(request.referrer)) else url_for("profile.home")
+    )
+
+
+def _path_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return parts.path
+
+
+@bp.route("/security/secure/", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def secure_account_page():
+    """ "Wasn't you?": after the password or a backup code, lock every door and start over."""
+    with_password = SecureWithPasswordForm(prefix="pw")
+    with_code = SecureWithCodeForm(prefix="code")
+    passed = False
+    if with_password.submit.data and with_password.validate_on_submit():
+        result = confirm_password(
+            db.session,
+            current_hasher(),
+            current_limits(),
+            current_user,
+            with_password.password.data,
+        )
+        message = refusal(result, WRONG_PASSWORD)
+        if message:
+            with_password.password.errors.append(message)
+        passed = message is None
+    elif with_code.submit.data and with_code.validate_on_submit():
+        result = use_own_backup_code(
+            db.session, current_hasher(), current_limits(), current_user, with_code.code.data
+        )
+        message = refusal(result, "That code did not work. Each code works only once.")
+        if message:
+            with_code.code.errors.append(message)
+        passed = message is None
+    if passed:
+        secure_account(db.session, current_user)
+        sign_in(current_user, must_change_password=True)
+        db.session.commit()
+        flash(
+            "Every session is logged out and your backup codes no longer work. Choose a new "
+            "password, then get new backup codes.",
+            "success",
+        )
+        return redirect(url_for("auth.new_password"))
+    return render_template("settings/secure.html", with_password=with_password, with_code=with_code)
