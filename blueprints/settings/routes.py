@@ -233,7 +233,7 @@ def security_events():
 @bp.route("/security/two-factor/app/")
 def app_status():
     return render_template(
-        "settings/app.html", start=StartAppSetupForm(), turn_off=TurnOffAppForm(prefix="off")
+        "settings/app.html", start=StartAppSetupForm(prefix="start"), turn_off=TurnOffAppForm(prefix="off")
     )
 
 
@@ -242,7 +242,7 @@ def app_status():
 @no_referrer
 def app_setup():
     """POST from the app page starts (or restarts) a set-up; GET shows its QR code and key."""
-    start = StartAppSetupForm()
+    start = StartAppSetupForm(prefix="start")
     if start.submit.data and start.validate_on_submit():
         start_app_setup(db.session, current_hasher(), current_user)
         return redirect(url_for("settings.app_setup"))
@@ -288,14 +288,14 @@ def app_setup():
 def app_turn_off():
     form = TurnOffAppForm(prefix="off")
     if not form.validate_on_submit():
-        return render_template("settings/app.html", start=StartAppSetupForm(), turn_off=form)
+        return render_template("settings/app.html", start=StartAppSetupForm(prefix="start"), turn_off=form)
     result = confirm_password(
         db.session, current_hasher(), current_limits(), current_user, form.password.data
     )
     message = refusal(result, WRONG_PASSWORD)
     if message:
         form.password.errors.append(message)
-        return render_template("settings/app.html", start=StartAppSetupForm(), turn_off=form)
+        return render_template("settings/app.html", start=StartAppSetupForm(prefix="start"), turn_off=form)
     turn_off_app(db.session, current_user)
     db.session.commit()
     flash("Your authentication app is off. Your backup codes still work.", "success")

@@ -1,0 +1,499 @@
+"""The authentication app: set-up, the two-factor step, recovery with two factors, the notice."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+import pytest
+from cryptography.fernet import InvalidToken
+from sqlalchemy import func, select
+
+from extensions import db
+from models import BackupCode, PendingLogin, SecurityEvent, User, UserSession
+from security import clock
+from security.keys import Hasher, current_hasher
+from security.totp import (
+    TotpFormatError,
+    accept_code,
+    decrypt_secret,
+    encrypt_secret,
+    matching_step,
+    normalise_totp_input,
+)
+from tests.conftest import PASSWORD, Person, codes_from, csrf_from, snapshot
+
+T0 = datetime(2026, 11, 26, 9, 0, 10)
+TWO_FACTOR = "/accounts/two-factor/"
+TWO_FACTOR_CODE = "/accounts/two-factor/backup-code/"
+SETUP = "/settings/security/two-factor/app/setup/"
+APP = "/settings/security/two-factor/app/"
+NEW = "a fresh start passphrase"
+
+
+def app_code(secret: str, at: datetime, steps: int = 0) -> str:
+    return pyotp.TOTP(secret).at((at + timedelta(seconds=30 * steps)).replace(tzinfo=UTC))
+
+
+@pytest.fixture
+def at():
+    """A clock the test moves: at(seconds) sets it that many seconds after T0."""
+    clock.set_now(T0)
+    yield (
+        lambda seconds=0: (
+            clock.set_now(T0 + timedelta(seconds=seconds)) or (T0 + timedelta(seconds=seconds))
+        )
+    )
+    clock.set_now(None)
+
+
+def turn_on(app, user_id: int) -> str:
+    secret = pyotp.random_base32()
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        user.totp_secret = encrypt_secret(current_hasher(), secret)
+        user.totp_enabled_at = clock.now()
+        db.session.commit()
+    return secret
+
+
+@pytest.fixture
+def app_secret(app, user, at) -> str:
+    return turn_on(app, user)
+
+
+def count(app, model, *where) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+# The domain, with a fixed clock
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("123456", "123456"), ("123 456", "123456"), (" 123-456 ", "123456")]
+)
+def test_app_codes_accept_spaces_and_dashes(raw, expected):
+    assert normalise_totp_input(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("", "Enter the 6-digit code"),
+        ("12345", "6 digits"),
+        ("1234567", "6 digits"),
+        ("abcdef", "6 digits"),
+        ("１２３４５６", "6 digits"),
+        ("1" * 50, "too long"),
+    ],
+)
+def test_app_codes_of_the_wrong_shape_are_refused(raw, message):
+    with pytest.raises(TotpFormatError, match=message):
+        normalise_totp_input(raw)
+
+
+def test_one_step_of_drift_either_way_and_no_more():
+    secret = pyotp.random_base32()
+    for steps in (-1, 0, 1):
+        assert matching_step(secret, app_code(secret, T0, steps), T0) is not None
+    for steps in (-3, -2, 2, 3):
+        assert matching_step(secret, app_code(secret, T0, steps), T0) is None
+
+
+def test_a_code_is_accepted_once_and_older_steps_never_after_a_newer_one(app, user, at):
+    secret = turn_on(app, user)
+    with app.app_context():
+        alice = db.session.get(User, user)
+        now_code, earlier = app_code(secret, T0), app_code(secret, T0, -1)
+        assert accept_code(db.session, current_hasher(), alice, now_code, T0)
+        db.session.commit()
+        db.session.refresh(alice)
+        assert not accept_code(db.session, current_hasher(), alice, now_code, T0)
+        assert not accept_code(db.session, current_hasher(), alice, earlier, T0)
+        later = T0 + timedelta(seconds=30)
+        assert accept_code(db.session, current_hasher(), alice, app_code(secret, later), later)
+
+
+def test_secrets_are_encrypted_at_rest(app, user, at):
+    secret = turn_on(app, user)
+    with app.app_context():
+        stored = db.session.scalar(select(User.totp_secret))
+        raw = db.engine.raw_connection()
+        try:
+            dump = "\n".join(raw.driver_connection.iterdump())
+        finally:
+            raw.close()
+        assert secret not in dump and secret.lower() not in dump
+        assert decrypt_secret(current_hasher(), stored) == secret
+    other = Hasher(pepper=b"p", password_cost=4, code_cost=4, totp_key=encrypt_key())
+    with pytest.raises(InvalidToken):
+        decrypt_secret(other, stored)
+
+
+def encrypt_key() -> bytes:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key()
+
+
+# Setting the app up
+
+
+def start_setup(person: Person) -> tuple[str, str]:
+    """Press "Set up authentication app"; return the page and the key it shows."""
+    person.submit(APP, {"start-submit": "1"}, action=SETUP)
+    page = person.client.get(SETUP).get_data(as_text=True)
+    key = re.search(r'class="setup-key"[^>]*>([A-Z2-7 ]+)<', page).group(1).replace(" ", "")
+    return page, key
+
+
+def test_set_up_with_a_valid_code_then_the_first_sheet_follows(app, person, user, at):
+    person.login()
+    page, key = start_setup(person)
+    assert "<svg" in page and 'aria-label="QR code for your authentication app"' in page
+    main = page.split("<main")[1].split("</main>")[0]
+    assert "<script" not in main and "style=" not in main
+    response = person.submit(
+        SETUP, {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"}
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Your authentication app is on" in html
+    assert len(codes_from(html)) == 10
+    assert "On" in person.client.get("/settings/security/two-factor/").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(User, user).totp_pending_secret is None
+
+
+def test_set_up_when_codes_exist_goes_back_to_two_factor(app, person, user, user_codes, at):
+    person.login()
+    _, key = start_setup(person)
+    response = person.submit(
+        SETUP, {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"}
+    )
+    assert response.status_code == 302 and response.location == "/settings/security/two-factor/"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"code": "000000", "password": PASSWORD}, "That code did not match"),
+        ({"code": "12345", "password": PASSWORD}, "6 digits"),
+        ({"code": "abcdef", "password": PASSWORD}, "6 digits"),
+        ({"code": "GOOD", "password": "wrong password"}, "That password is not right"),
+    ],
+)
+def test_bad_set_up_changes_nothing(app, person, user, at, fields, message):
+    person.login()
+    _, key = start_setup(person)
+    if fields["code"] == "GOOD":
+        fields = {**fields, "code": app_code(key, T0)}
+    if fields["code"] == "000000" and app_code(key, T0) == "000000":
+        fields["code"] = "111111"
+    before = snapshot(app, ignore=("attempt_counters", "security_events"))
+    response = person.submit(SETUP, {**fields, "submit": "1"})
+    assert message in response.get_data(as_text=True)
+    assert snapshot(app, ignore=("attempt_counters", "security_events")) == before
+    with app.app_context():
+        assert db.session.get(User, user).totp_secret is None
+
+
+def test_a_code_from_the_previous_set_up_fails_after_a_reset(app, person, user, at):
+    person.login()
+    _, old_key = start_setup(person)
+    _, new_key = start_setup(person)
+    assert old_key != new_key
+    response = person.submit(
+        SETUP, {"code": app_code(old_key, T0), "password": PASSWORD, "submit": "1"}
+    )
+    assert "That code did not match" in response.get_data(as_text=True)
+    response = person.submit(
+        SETUP, {"code": app_code(new_key, T0), "password": PASSWORD, "submit": "1"}
+    )
+    assert "Your authentication app is on" in response.get_data(as_text=True)
+
+
+def test_turning_off_needs_the_password(app, person, user, app_secret, at):
+    person.login()
+    person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    body = person.submit(
+        APP, {"off-password": "wrong!!"}, action="/settings/security/two-factor/app/off/"
+    )
+    assert "That password is not right" in body.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(User, user).totp_secret is not None
+    response = person.submit(
+        APP, {"off-password": PASSWORD}, action="/settings/security/two-factor/app/off/"
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(User, user).totp_secret is None
+    assert "Authentication app turned off" in person.client.get(
+        "/settings/security/events/"
+    ).get_data(as_text=True)
+
+
+# Logging in with the app
+
+
+def test_the_password_alone_does_not_log_in(app, person, user, app_secret, at):
+    response = person.login()
+    assert response.status_code == 302 and response.location == TWO_FACTOR
+    page = person.client.get(TWO_FACTOR).get_data(as_text=True)
+    assert "Enter the 6-digit code from your authentication app." in page
+    assert "Use a backup code" in page
+    assert count(app, UserSession) == 0
+    response = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0, 1)})
+    assert response.status_code == 302 and response.location == "/"
+    assert person.client.get("/settings/").status_code == 200
+    assert count(app, PendingLogin) == 0
+
+
+def test_a_used_app_code_is_refused_the_second_time(app, user, app_secret, at):
+    code = app_code(app_secret, T0)
+    first = Person(app.test_client())
+    first.login()
+    assert first.submit(TWO_FACTOR, {"code": code}).location == "/"
+    second = Person(app.test_client())
+    second.login()
+    response = second.submit(TWO_FACTOR, {"code": code})
+    assert "That code did not work" in response.get_data(as_text=True)
+    assert count(app, UserSession) == 1
+
+
+@pytest.mark.parametrize("code", ["12345", "1234567", "abcdef", ""])
+def test_wrong_shapes_at_the_two_factor_step_are_not_counted(
+    app, person, user, app_secret, at, code
+):
+    person.login()
+    before = snapshot(app)
+    response = person.submit(TWO_FACTOR, {"code": code})
+    assert response.status_code == 200
+    assert "6-digit" in response.get_data(as_text=True) or "6 digits" in response.get_data(
+        as_text=True
+    )
+    assert snapshot(app) == before
+
+
+def test_wrong_app_codes_share_the_account_counter(app, user, app_secret, at):
+    person = Person(app.test_client())
+    person.login()
+    wrong = [
+        c
+        for c in ("000000", "111111", "222222", "333333", "444444", "555555")
+        if c not in {app_code(app_secret, T0, s) for s in (-1, 0, 1)}
+    ]
+    bodies = [person.submit(TWO_FACTOR, {"code": c}).get_data(as_text=True) for c in wrong[:5]]
+    assert all("That code did not work" in body for body in bodies[:4])
+    assert "Too many failed attempts" in bodies[4]
+    good = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    assert "Too many failed attempts" in good.get_data(as_text=True)
+
+
+def test_knowing_the_password_does_not_reset_the_counter_between_guesses(app, user, app_secret, at):
+    """Log in with the right password before every guess: at most 5 app codes are ever checked."""
+    refused = 0
+    for guess in ("000001", "000002", "000003", "000004", "000005", "000006", "000007"):
+        person = Person(app.test_client())
+        response = person.login()
+        if response.location != TWO_FACTOR:
+            refused += 1
+            continue
+        body = person.submit(TWO_FACTOR, {"code": guess}).get_data(as_text=True)
+        refused += "Too many failed attempts" in body
+    checked = count(app, SecurityEvent, SecurityEvent.kind == "app_code_failed")
+    assert checked <= 5 and refused >= 2 and checked + refused == 7
+
+
+def test_the_two_factor_step_needs_the_password_step(app, person, user, app_secret, at):
+    response = person.client.get(TWO_FACTOR)
+    assert response.status_code == 302 and response.location == "/accounts/login/"
+    token = csrf_from(person.client.get("/accounts/login/").get_data(as_text=True))
+    response = person.client.post(
+        TWO_FACTOR, data={"csrf_token": token, "code": app_code(app_secret, T0)}
+    )
+    assert response.status_code == 302 and response.location == "/accounts/login/"
+    assert count(app, UserSession) == 0
+
+
+def test_the_half_logged_in_state_expires_after_5_minutes(app, person, user, app_secret, at):
+    person.login()
+    token = csrf_from(person.client.get(TWO_FACTOR).get_data(as_text=True))
+    at(5 * 60 + 1)
+    response = person.client.post(
+        TWO_FACTOR, data={"csrf_token": token, "code": app_code(app_secret, T0, 10)}
+    )
+    assert response.location == "/accounts/login/"
+    assert count(app, UserSession) == 0 and count(app, PendingLogin) == 0
+
+
+def test_any_other_page_wipes_the_half_logged_in_state(app, person, user, app_secret, at):
+    person.login()
+    assert count(app, PendingLogin) == 1
+    assert person.client.get("/settings/").status_code == 302
+    assert count(app, PendingLogin) == 0
+    response = person.submit(
+        "/accounts/login/", {"code": app_code(app_secret, T0)}, action=TWO_FACTOR
+    )
+    assert response.location == "/accounts/login/"
+
+
+def test_a_tampered_hidden_field_naming_another_user_is_ignored(
+    app, user, other_user, app_secret, at
+):
+    bob_secret = turn_on(app, other_user)
+    person = Person(app.test_client())
+    person.login()
+    response = person.submit(
+        TWO_FACTOR,
+        {"code": app_code(bob_secret, T0), "user_id": str(other_user), "username": "bob"},
+    )
+    assert "That code did not work" in response.get_data(as_text=True)
+    response = person.submit(
+        TWO_FACTOR, {"code": app_code(app_secret, T0), "user_id": str(other_user)}
+    )
+    assert response.location == "/"
+    page = person.client.get("/").get_data(as_text=True)
+    assert "Hi, alice" in page
+
+
+# A backup code at the two-factor step, and the notice
+
+
+def test_a_backup_code_instead_of_the_app(app, user, user_codes, app_secret, at):
+    laptop = Person(app.test_client())
+    laptop.login()
+    laptop.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    phone = Person(app.test_client())
+    phone.login()
+    page = phone.client.get(TWO_FACTOR_CODE).get_data(as_text=True)
+    assert "Use your authentication app instead" in page
+    response = phone.submit(TWO_FACTOR_CODE, {"code": user_codes[4]})
+    assert response.location == "/"
+    home = phone.client.get("/").get_data(as_text=True)
+    assert "You used backup code #5. 9 codes left." in home
+    assert "A backup code was used" not in home
+    assert not phone.client.get_cookie("remember_token")
+    # The other session sees who used it.
+    notice = laptop.client.get("/").get_data(as_text=True)
+    assert "A backup code was used" in notice and "Code #5, 9 left" in notice
+    assert (
+        "Wasn&#39;t you? Secure your account" in notice
+        or "Wasn't you? Secure your account" in notice
+    )
+    laptop.submit("/", {}, action="/settings/security/notice/dismiss/")
+    assert "A backup code was used" not in laptop.client.get("/").get_data(as_text=True)
+
+
+def test_wasnt_you_ends_every_session_and_voids_the_codes(app, user, user_codes, app_secret, at):
+    laptop = Person(app.test_client())
+    laptop.login()
+    laptop.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    intruder = Person(app.test_client())
+    intruder.login()
+    intruder.submit(TWO_FACTOR_CODE, {"code": user_codes[0]})
+    page = "/settings/security/secure/"
+    body = laptop.submit(page, {"pw-password": "not it", "pw-submit": "1"}).get_data(as_text=True)
+    assert "That password is not right" in body
+    assert intruder.client.get("/settings/").status_code == 200
+    response = laptop.submit(page, {"pw-password": PASSWORD, "pw-submit": "1"})
+    assert response.location == "/accounts/password/new/"
+    assert intruder.client.get("/settings/").status_code == 302
+    assert count(app, BackupCode) == 0
+    assert count(app, UserSession) == 1
+    laptop.submit("/accounts/password/new/", {"password": NEW, "confirm": NEW})
+    assert "Account secured" in laptop.client.get("/settings/security/events/").get_data(
+        as_text=True
+    )
+
+
+def test_wasnt_you_with_a_backup_code(app, person, user, user_codes, at):
+    person.login()
+    response = person.submit(
+        "/settings/security/secure/", {"code-code": user_codes[1], "code-submit": "1"}
+    )
+    assert response.location == "/accounts/password/new/"
+    assert count(app, BackupCode) == 0
+
+
+# "Forgot password?" when the app is on
+
+
+def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, at):
+    person.start_recovery("alice")
+    response = person.enter_code(user_codes[2])
+    assert response.location == TWO_FACTOR
+    page = person.client.get(TWO_FACTOR).get_data(as_text=True)
+    assert "one backup code is not enough" in page and "Use a second backup code" in page
+    assert count(app, UserSession) == 0
+    assert count(app, BackupCode, BackupCode.used_at.is_not(None)) == 0
+    response = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    assert response.location == "/accounts/password/new/"
+    page = person.client.get(response.location).get_data(as_text=True)
+    assert "You used backup code #3. 9 codes left." in page
+    assert count(app, BackupCode, BackupCode.used_at.is_not(None)) == 1
+
+
+def test_recovery_with_two_backup_codes_when_the_phone_is_lost(
+    app, person, user, user_codes, app_secret, at
+):
+    person.start_recovery("alice")
+    person.enter_code(user_codes[2])
+    same = person.submit(TWO_FACTOR_CODE, {"code": user_codes[2]})
+    assert "That code did not work" in same.get_data(as_text=True)
+    response = person.submit(TWO_FACTOR_CODE, {"code": user_codes[6]})
+    assert response.location == "/accounts/password/new/"
+    page = person.client.get(response.location).get_data(as_text=True)
+    assert "You used backup codes #3 and #7. 8 codes left." in page
+    assert count(app, BackupCode, BackupCode.used_at.is_not(None)) == 2
+
+
+def test_an_abandoned_recovery_spends_nothing(app, person, user, user_codes, app_secret, at):
+    person.start_recovery("alice")
+    person.enter_code(user_codes[2])
+    person.client.get("/accounts/login/")
+    assert count(app, PendingLogin) == 0
+    assert count(app, BackupCode, BackupCode.used_at.is_not(None)) == 0
+    assert Person(app.test_client()).start_recovery("alice").location
+
+
+def test_the_first_code_used_elsewhere_meanwhile_stops_the_recovery(
+    app, user, user_codes, app_secret, at
+):
+    person = Person(app.test_client())
+    person.start_recovery("alice")
+    person.enter_code(user_codes[2])
+    elsewhere = Person(app.test_client())
+    elsewhere.login()
+    elsewhere.submit(TWO_FACTOR_CODE, {"code": user_codes[2]})
+    response = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0, 1)})
+    assert response.location == "/accounts/password/reset/"
+    assert "was used meanwhile" in person.client.get(response.location).get_data(as_text=True)
+
+
+def test_events_page_shows_what_when_and_where(app, person, user, app_secret, at):
+    person.client.environ_base["HTTP_USER_AGENT"] = (
+        "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"
+    )
+    person.login()
+    person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    page = person.client.get("/settings/security/events/").get_data(as_text=True)
+    assert "Logged in (with the authentication app)" in page
+    assert "Chrome on Linux" in page and "127.0.0.1" in page
+    with app.app_context():
+        details = " ".join(db.session.scalars(select(SecurityEvent.detail)))
+    assert app_secret not in details
+
+
+def test_codes_still_work_after_the_app_is_turned_off(
+    app, person, user, user_codes, app_secret, at
+):
+    """A decision: backup codes are the way back in without a password, so they stay."""
+    person.login()
+    person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    person.submit(APP, {"off-password": PASSWORD}, action="/settings/security/two-factor/app/off/")
+    person.logout()
+    person.start_recovery("alice")
+    assert person.enter_code(user_codes[0]).location == "/accounts/password/new/"
