@@ -55,7 +55,13 @@ def grouped(secret: str) -> str:
 def qr_svg(uri: str) -> str:
     """An inline SVG of the QR code: paths and attributes only, so the CSP needs no exception."""
     return segno.make(uri, error="m").svg_inline(
-        scale=5, border=4, dark="#000", light="#fff", svgclass="qr", lineclass=None
+        scale=5,
+        border=4,
+        dark="#000",
+        light="#fff",
+        svgclass="qr",
+        lineclass=None,
+        omitsize=True,
     )
 
 

@@ -1,0 +1,106 @@
+"""A phone camera reads the set-up QR code: turn the app on, log in with it, then with a code."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pyotp
+import pytest
+
+from tests.e2e import steps
+from tests.e2e.steps import expect
+
+pytestmark = pytest.mark.e2e
+
+
+def read_qr(path) -> str:
+    """Decode the QR code in a screenshot with zbar, as a phone's camera app would."""
+    try:
+        from PIL import Image
+        from pyzbar.pyzbar import decode
+    except ImportError as error:  # libzbar0 (Debian) or pyzbar missing
+        if os.environ.get("SPAREKEY_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"cannot read QR codes: {error}", pytrace=False)
+        pytest.skip(f"cannot read QR codes: {error} (apt-get install libzbar0)")
+    found = decode(Image.open(path))
+    assert len(found) == 1, f"expected one QR code in {path}, found {len(found)}"
+    return found[0].data.decode()
+
+
+def next_code(totp: pyotp.TOTP) -> str:
+    """The code of the next 30-second step: the server accepts one step of drift, and the
+    current step may already be spent by the code that turned the app on."""
+    return totp.at(int(time.time()) + 30)
+
+
+def test_turn_on_the_app_from_its_qr_code_then_log_in_with_it(
+    browser_page, viewport, artifacts, axe_source
+):
+    page, username = browser_page, steps.new_username("camera")
+    check = steps.Checkpoints(page, artifacts, viewport, axe_source, for_docs=True)
+    steps.sign_up(page, username)
+    steps.open_options_menu(page, username)
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("link", name="Security").click()
+    page.get_by_role("link", name="Two-Factor Authentication").click()
+    page.get_by_role("link", name="Authentication app").click()
+    expect(page.get_by_role("heading", name="Authentication app")).to_be_visible()
+    check("app-off")
+    page.get_by_role("button", name="Set up authentication app").click()
+    qr = page.get_by_role("img", name="QR code for your authentication app")
+    expect(qr).to_be_visible()
+    check("app-setup", docs_name="app-setup")
+    qr_png = artifacts / "qr-code.png"
+    qr.screenshot(path=qr_png)
+
+    totp = pyotp.parse_uri(read_qr(qr_png))
+    assert totp.issuer == "Sparekey" and totp.name == username
+    key_text = page.get_by_label("Set-up key").inner_text().replace(" ", "")
+    assert key_text == totp.secret
+
+    page.get_by_label("6-digit code").fill("000000" if totp.now() != "000000" else "111111")
+    page.get_by_label("Password", exact=True).fill(steps.PASSWORD)
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_text("That code did not match")).to_be_visible()
+    check("app-setup-wrong-code")
+    page.get_by_label("6-digit code").fill(totp.now())
+    page.get_by_label("Password", exact=True).fill(steps.PASSWORD)
+    page.get_by_role("button", name="Turn on").click()
+    # No codes yet, so the first sheet follows straight away.
+    expect(page.get_by_text("Your authentication app is on.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    codes = steps.codes_on_sheet(page)
+    check("codes-after-app-on")
+    page.get_by_role("link", name="Done").click()
+    steps.log_out(page, username)
+
+    # Log in: the password, then the app's code.
+    page.get_by_label("Phone number, username, or email").fill(username)
+    page.get_by_label("Password", exact=True).fill(steps.PASSWORD)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    expect(page.get_by_text("Enter the 6-digit code from your authentication app.")).to_be_visible()
+    check("two-factor-step", docs_name="two-factor-step")
+    page.get_by_label("6-digit code").fill(next_code(totp))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading", name=f"Hi, {username}")).to_be_visible()
+    expect(page.get_by_text("On — authentication app")).to_be_visible()
+    check("logged-in-with-app")
+    steps.log_out(page, username)
+
+    # Log in: the password, then a backup code instead of the app.
+    page.get_by_label("Phone number, username, or email").fill(username)
+    page.get_by_label("Password", exact=True).fill(steps.PASSWORD)
+    page.get_by_role("button", name="Log in", exact=True).click()
+    page.get_by_role("link", name="Use a backup code").click()
+    check("two-factor-backup-code")
+    page.get_by_label("Backup code").fill(codes[3].replace(" ", "-"))
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_text("You used backup code #4. 9 codes left.")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Hi, {username}")).to_be_visible()
+    check("logged-in-with-backup-code")
+
+    check.write_axe_report()
+    assert not check.blocking, "serious or critical accessibility problems:\n" + "\n".join(
+        check.blocking
+    )
