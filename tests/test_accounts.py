@@ -66,6 +66,7 @@ def test_sign_up_needs_only_username_and_password(app):
     ],
 )
 def test_bad_sign_up_gets_a_reason_and_changes_nothing(app, person, user, fields, message):
+    """Checklist 48: refused with a reason (common, close to the name) and nothing stored."""
     before = snapshot(app)
     data = {"username": "", "password": "a perfectly fine passphrase", **fields}
     response = person.submit("/accounts/signup/", data)

@@ -50,6 +50,7 @@ def test_the_code_page_needs_a_name_first(person):
 
 
 def test_one_code_gets_you_back_in_and_asks_for_a_new_password(app, person, user, user_codes):
+    """Checklist 22/34: told which code and how many are left; recorded; new password first."""
     response = person.start_recovery("alice")
     assert response.location == CODE_PAGE
     page = person.client.get(CODE_PAGE).get_data(as_text=True)

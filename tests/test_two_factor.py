@@ -422,6 +422,7 @@ def test_wasnt_you_with_a_backup_code(app, person, user, user_codes, at):
 
 
 def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, at):
+    """Checklist 34: with the app on, one backup code is not enough."""
     person.start_recovery("alice")
     response = person.enter_code(user_codes[2])
     assert response.location == TWO_FACTOR

@@ -232,8 +232,12 @@ def security_events():
 
 @bp.route("/security/two-factor/app/")
 def app_status():
+    return _app_page(TurnOffAppForm(prefix="off"))
+
+
+def _app_page(turn_off: TurnOffAppForm):
     return render_template(
-        "settings/app.html", start=StartAppSetupForm(prefix="start"), turn_off=TurnOffAppForm(prefix="off")
+        "settings/app.html", start=StartAppSetupForm(prefix="start"), turn_off=turn_off
     )
 
 
@@ -288,14 +292,14 @@ def app_setup():
 def app_turn_off():
     form = TurnOffAppForm(prefix="off")
     if not form.validate_on_submit():
-        return render_template("settings/app.html", start=StartAppSetupForm(prefix="start"), turn_off=form)
+        return _app_page(form)
     result = confirm_password(
         db.session, current_hasher(), current_limits(), current_user, form.password.data
     )
     message = refusal(result, WRONG_PASSWORD)
     if message:
         form.password.errors.append(message)
-        return render_template("settings/app.html", start=StartAppSetupForm(prefix="start"), turn_off=form)
+        return _app_page(form)
     turn_off_app(db.session, current_user)
     db.session.commit()
     flash("Your authentication app is off. Your backup codes still work.", "success")
