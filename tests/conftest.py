@@ -1,7 +1,12 @@
-"""Fixtures: an app on a fresh SQLite file, a client, a CLI runner, a person-like helper."""
+"""Fixtures: an app on a fresh database, a client, a CLI runner, a person-like helper.
+
+The database is a fresh SQLite file per test, or the PostgreSQL database named by `DATABASE_URL`
+(emptied and re-created for each test) when that is set, as the second CI run does.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 
@@ -11,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app import create_app
+from config import normalise_database_url
 from extensions import db
 from models import User
 from security import clock
@@ -23,16 +29,28 @@ CSRF_PATTERN = re.compile(r'name="(?:[\w-]+-)?csrf_token"[^>]*?value="([^"]+)"')
 CODE_PATTERN = re.compile(r'<span class="code-value">(\d{4}) (\d{4})</span>')
 
 
+def database_uri(tmp_path, name: str = "test.db") -> str:
+    """`DATABASE_URL` (normalised) when it is set, else a SQLite file `name` in `tmp_path`.
+
+    Apps on `DATABASE_URL` share one database: start them with `fresh_tables(app)`.
+    """
+    if os.environ.get("DATABASE_URL"):
+        return normalise_database_url(os.environ["DATABASE_URL"])
+    return f"sqlite:///{tmp_path / name}"
+
+
+def fresh_tables(app: Flask) -> None:
+    """Empty tables for `app`: a shared (PostgreSQL) database is dropped and re-created."""
+    with app.app_context():
+        if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            db.drop_all()
+        db.create_all()
+
+
 @pytest.fixture
 def app(tmp_path) -> Iterator[Flask]:
-    app = create_app(
-        {
-            "SPAREKEY_ENV": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'test.db'}",
-        }
-    )
-    with app.app_context():
-        db.create_all()
+    app = create_app({"SPAREKEY_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_uri(tmp_path)})
+    fresh_tables(app)
     yield app
     with app.app_context():
         db.session.remove()
