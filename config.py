@@ -84,6 +84,9 @@ class Config:
     WTF_CSRF_SSL_STRICT = False
 
     RATELIMIT_STORAGE_URI = "memory://"
+    # When the shared store (Redis) cannot be reached, each process counts on its own until it is
+    # back, rather than failing every limited request; per-account counters are in the database.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_ENABLED = True
     TRUSTED_PROXIES = 0
