@@ -1,5 +1,5 @@
 # Sparekey: `make run` serves the site with the demo account; `make test` runs the whole suite;
-# `make serve` runs it under gunicorn (production shape).
+# `make serve` runs it under gunicorn (production shape); `make bench` writes bench/RESULTS.md.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +8,7 @@ PORT ?= 5000
 
 NPM ?= npm
 
-.PHONY: install run serve test lint format clean screenshots
+.PHONY: install run serve test bench lint format clean screenshots
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,16 @@ test: install node_modules/.installed
 # Refresh the README's pictures in docs/screenshots/ from a real browser run.
 screenshots: install node_modules/.installed
 	SPAREKEY_REQUIRE_BROWSER=1 SPAREKEY_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -q
+
+# Benchmarks (not timed tests): writes bench/RESULTS.md. Uses wrk (Debian package) when it can be
+# installed, else a Python load generator; PostgreSQL from BENCH_DATABASE_URL for the
+# double-spend run (skipped, with a note, when it is unreachable).
+bench: install
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 \
+		&& { apt-get install -y -qq wrk >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } \
+		|| echo "wrk is not available: the Python load generator is used"
+	$(BIN)/python -m bench.run
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,36 @@
+"""The real app plus a bare route, for benchmarks only.
+
+gunicorn -c gunicorn.conf.py "bench.bench_app:create_bench_app()"
+
+`/bench/bare/<size>` answers `size` bytes with no template and no database, through the same
+server, middleware and request hooks as the real pages, so a page's rate can be compared with
+the fastest this server can answer a response of the same size.
+
+Per-IP limits are off (a load generator is one address). `BENCH_FAILURES_BEFORE_BACKOFF` lifts
+the per-account back-off for the double-spend run, so that every submission reaches the UPDATE.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, Response
+
+from app import create_app
+
+
+def bare(size: int) -> Response:
+    return Response(b"x" * min(size, 1_000_000), mimetype="text/html")
+
+
+def add_bare_route(app: Flask) -> Flask:
+    if "bench_bare" not in app.view_functions:
+        app.add_url_rule("/bench/bare/<int:size>", "bench_bare", bare)
+    return app
+
+
+def create_bench_app() -> Flask:
+    overrides: dict = {"RATELIMIT_ENABLED": False}
+    if os.environ.get("BENCH_FAILURES_BEFORE_BACKOFF"):
+        overrides["FAILURES_BEFORE_BACKOFF"] = int(os.environ["BENCH_FAILURES_BEFORE_BACKOFF"])
+    return add_bare_route(create_app(overrides))
