@@ -97,7 +97,8 @@ class Config:
     MAX_CONSECUTIVE_FAILURES = 100
 
     DEMO_USERNAME = "demo"
-    DEMO_PASSWORD = "correct horse battery"
+    # bandit B105: the public demo login, printed by make run.
+    DEMO_PASSWORD = "correct horse battery"  # nosec B105
 
     @classmethod
     def from_environment(cls) -> dict:
@@ -128,7 +129,8 @@ class DevelopmentConfig(Config):
 
 class TestConfig(Config):
     TESTING = True
-    SECRET_KEY = "test-secret-key-not-for-production-0123456789"
+    # bandit B105: tests only.
+    SECRET_KEY = "test-secret-key-not-for-production-0123456789"  # nosec B105
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     PASSWORD_BCRYPT_COST = 4
     BACKUP_CODE_BCRYPT_COST = 4

@@ -21,7 +21,8 @@ CODES_GENERATED = "codes_generated"
 CODE_USED = "backup_code_used"
 CODE_FAILED = "backup_code_failed"
 RECOVERED = "recovered_with_backup_code"
-PASSWORD_CHANGED = "password_changed"
+# bandit B105: an event name.
+PASSWORD_CHANGED = "password_changed"  # nosec B105
 CONFIRM_FAILED = "password_confirm_failed"
 THROTTLED = "throttled"
 APP_CODE_FAILED = "app_code_failed"
