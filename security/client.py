@@ -20,7 +20,7 @@ def client_user_agent() -> str:
 
 
 def describe_device(user_agent: str) -> str:
-    """ "Chrome on Android" from a User-Agent string; good enough to recognise one's own devices."""
+    """Name a device like "Chrome on Android" from its User-Agent string."""
     if not user_agent:
         return "Unknown device"
     parsed = parse_user_agent(user_agent)

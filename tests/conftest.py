@@ -59,6 +59,30 @@ def app(tmp_path) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def app_factory(tmp_path):
+    """More apps on the test database (live servers, other settings), disposed of afterwards."""
+    made: list[Flask] = []
+
+    def make(name: str = "extra.db", **config) -> Flask:
+        app = create_app(
+            {
+                "SPAREKEY_ENV": "test",
+                "SQLALCHEMY_DATABASE_URI": database_uri(tmp_path, name),
+                **config,
+            }
+        )
+        fresh_tables(app)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
@@ -156,6 +180,11 @@ def user_by_name(app: Flask, username: str) -> User | None:
         if user is not None:
             db.session.expunge(user)
         return user
+
+
+def table_dump(app: Flask) -> str:
+    """Every row of every table as text, on SQLite and PostgreSQL alike."""
+    return "\n".join(f"{table} {row}" for table, rows in snapshot(app).items() for row in rows)
 
 
 def snapshot(app: Flask, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]:

@@ -7,26 +7,12 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
 from extensions import db
 from models import BackupCode, SecurityEvent
 from tests.conftest import PASSWORD, give_codes, make_user
 from tests.live import Browser, running
 
 CODE_PAGE = "/accounts/password/reset/backup-code/"
-
-
-def live_app(tmp_path, **config):
-    app = create_app(
-        {
-            "SPAREKEY_ENV": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'live.db'}",
-            **config,
-        }
-    )
-    with app.app_context():
-        db.create_all()
-    return app
 
 
 def race(
@@ -51,12 +37,12 @@ def race(
 
 
 @pytest.mark.parametrize("round_number", range(5))
-def test_twenty_clients_one_valid_code_exactly_one_gets_in(tmp_path, round_number):
+def test_twenty_clients_one_valid_code_exactly_one_gets_in(app_factory, round_number):
     """Checklist 16/76: the conditional UPDATE lets one of 20 simultaneous uses succeed, no 5xx.
 
     The back-off is lifted here so that all twenty really reach the redeem statement together.
     """
-    app = live_app(tmp_path, FAILURES_BEFORE_BACKOFF=1000)
+    app = app_factory("live.db", FAILURES_BEFORE_BACKOFF=1000)
     user_id = make_user(app, "alice", PASSWORD)
     codes = give_codes(app, user_id)
     with running(app) as base:
@@ -76,9 +62,9 @@ def test_twenty_clients_one_valid_code_exactly_one_gets_in(tmp_path, round_numbe
     assert used == 1
 
 
-def test_fifty_concurrent_wrong_codes_are_evaluated_at_most_five_times(tmp_path):
+def test_fifty_concurrent_wrong_codes_are_evaluated_at_most_five_times(app_factory):
     """Checklist 27: the counter is reserved before hashing, so a race cannot overrun it."""
-    app = live_app(tmp_path)
+    app = app_factory("live.db")
     user_id = make_user(app, "alice", PASSWORD)
     codes = give_codes(app, user_id)
     wrong = [f"{n:08d}" for n in range(100) if f"{n:08d}" not in codes][:50]
@@ -101,9 +87,9 @@ def test_fifty_concurrent_wrong_codes_are_evaluated_at_most_five_times(tmp_path)
     assert failures == len(evaluated)
 
 
-def test_a_copied_cookie_is_dead_after_log_out_on_a_real_server(tmp_path):
+def test_a_copied_cookie_is_dead_after_log_out_on_a_real_server(app_factory):
     """Checklist 57, over real HTTP: the cookie jar is copied, the owner logs out, replay fails."""
-    app = live_app(tmp_path)
+    app = app_factory("live.db")
     make_user(app, "alice", PASSWORD)
     with running(app) as base:
         owner = Browser(base)

@@ -14,7 +14,14 @@ from models import BackupCodeSet, User, UserSession
 from security.backup_codes import redeem_backup_code
 from security.keys import Hasher, current_hasher
 from security.passwords import hash_password
-from tests.conftest import PASSWORD, Person, codes_from, csrf_from, make_user, snapshot
+from tests.conftest import (
+    PASSWORD,
+    Person,
+    codes_from,
+    csrf_from,
+    make_user,
+    snapshot,
+)
 from tests.live import Browser, running
 
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
@@ -224,15 +231,9 @@ def test_one_cannot_log_out_another_accounts_session(app, user, other_user):
     assert bob.client.get("/settings/").status_code == 200
 
 
-def test_two_simultaneous_regenerations_leave_one_displayed_set(tmp_path):
+def test_two_simultaneous_regenerations_leave_one_displayed_set(app_factory):
     """Checklist 9: exactly one of the displayed sets works, and it is whole."""
-    from app import create_app
-
-    app = create_app(
-        {"SPAREKEY_ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'r.db'}"}
-    )
-    with app.app_context():
-        db.create_all()
+    app = app_factory("r.db")
     user_id = make_user(app, "alice", PASSWORD)
     with running(app) as base:
         browsers = [Browser(base) for _ in range(4)]

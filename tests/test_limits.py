@@ -9,7 +9,6 @@ import bcrypt
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app
 from extensions import db
 from models import AttemptCounter, BackupCode, SecurityEvent
 from security import clock
@@ -233,20 +232,8 @@ def test_confirm_password_shares_the_counter(app, user, frozen_clock):
 
 
 @pytest.fixture
-def limited_app(tmp_path):
-    app = create_app(
-        {
-            "SPAREKEY_ENV": "test",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'limited.db'}",
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_STORAGE_URI": "memory://",
-        }
-    )
-    with app.app_context():
-        db.create_all()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
+def limited_app(app_factory):
+    return app_factory("limited.db", RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="memory://")
 
 
 def test_per_ip_limit_on_the_log_in_form(limited_app):
