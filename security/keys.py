@@ -23,7 +23,7 @@ class Hasher:
 
 def hasher_from_config(config: dict) -> Hasher:
     if config.get("PEPPER"):
-        pepper = config["PEPPER"].encode()
+        pepper = pepper_from_setting(config["PEPPER"])
     else:
         pepper = hmac.new(
             config["SECRET_KEY"].encode(), b"sparekey pepper v1", hashlib.sha256
@@ -41,6 +41,14 @@ def hasher_from_config(config: dict) -> Hasher:
         code_cost=int(config["BACKUP_CODE_BCRYPT_COST"]),
         totp_key=totp_key,
     )
+
+
+def pepper_from_setting(value: str) -> bytes:
+    """`hex:` and 64 hex digits are the raw 32 bytes (the form the derived pepper is printed
+    in, so it can be pinned before SECRET_KEY is rotated); any other text is used as UTF-8."""
+    if value.startswith("hex:"):
+        return bytes.fromhex(value[4:])
+    return value.encode()
 
 
 def current_hasher() -> Hasher:

@@ -290,3 +290,31 @@ def test_an_unreachable_redis_falls_back_to_per_process_limits(tmp_path):
     assert statuses == [200] * 30 + [429] * 2
     with limited.app_context():
         db.engine.dispose()
+
+
+def test_the_derived_pepper_can_be_pinned_before_rotating_secret_key(app_factory):
+    """docs/operations.md: PEPPER=hex:<derived> keeps every password and code working."""
+    import hashlib
+    import hmac
+
+    from security.keys import current_hasher
+    from tests.conftest import PASSWORD, Person, give_codes, make_user
+
+    old = app_factory("pepper.db")
+    user_id = make_user(old, "alice", PASSWORD)
+    codes = give_codes(old, user_id)
+    derived = hmac.new(old.config["SECRET_KEY"].encode(), b"sparekey pepper v1", hashlib.sha256)
+    rotated = app_factory(
+        "pepper.db", SECRET_KEY="a brand new secret key " * 2, PEPPER="hex:" + derived.hexdigest()
+    )
+    # fresh_tables keeps a SQLite file's rows; on PostgreSQL the second app starts empty.
+    if not rotated.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        user_id = make_user(old, "alice", PASSWORD)
+        codes = give_codes(old, user_id)
+    with old.app_context(), rotated.app_context():
+        assert current_hasher().pepper == derived.digest()
+    person = Person(rotated.test_client())
+    assert person.login("alice", PASSWORD).status_code == 302
+    person.logout()
+    person.start_recovery("alice")
+    assert person.enter_code(codes[0]).location == "/accounts/password/new/"
