@@ -8,7 +8,7 @@ PORT ?= 5000
 
 NPM ?= npm
 
-.PHONY: install run serve test bench lint format clean screenshots
+.PHONY: install run serve test bench lint format clean screenshots security
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,12 @@ bench: install
 			|| { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }; }; } \
 		|| echo "wrk is not available: the Python load generator is used"
 	$(BIN)/python -m bench.run
+
+# bandit, pip-audit and sqlmap against a local server, then docs/security.md from the checklist
+# tests of this run.
+security: install
+	$(BIN)/python -m tests.security_scan
+	$(BIN)/python -m tests.checklist_report
 
 lint: install
 	$(BIN)/ruff check .
