@@ -7,7 +7,15 @@ from flask import Flask, current_app
 from sqlalchemy import delete, select
 
 from extensions import db
-from models import AttemptCounter, BackupCodeSet, SecurityEvent, User, UserSession
+from models import (
+    AttemptCounter,
+    BackupCode,
+    BackupCodeSet,
+    PendingLogin,
+    SecurityEvent,
+    User,
+    UserSession,
+)
 from security.accounts import (
     DuplicateAccount,
     create_user,
@@ -28,6 +36,36 @@ DEMO_PROFILE = {
 }
 
 
+def demo_account(reset: bool = False) -> User:
+    """The demo account, created if missing; `reset` puts it back to its first state: its
+    profile and password, no backup codes, no authenticator app, no sessions, no history."""
+    username = current_app.config["DEMO_USERNAME"]
+    password = current_app.config["DEMO_PASSWORD"]
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = create_user(
+            db.session,
+            current_hasher(),
+            username,
+            password,
+            email=DEMO_PROFILE["email"],
+            display_name=DEMO_PROFILE["display_name"],
+        )
+        reset = True
+    if reset:
+        user.password_hash = hash_password(current_hasher(), password)
+        user.display_name = DEMO_PROFILE["display_name"]
+        user.bio = DEMO_PROFILE["bio"]
+        user.totp_secret = user.totp_pending_secret = None
+        user.totp_enabled_at = user.totp_last_step = None
+        user.code_notice_event_id = user.code_notice_session_id = None
+        for model in (BackupCode, BackupCodeSet, UserSession, PendingLogin, SecurityEvent):
+            db.session.execute(delete(model).where(model.user_id == user.id))
+        db.session.execute(delete(AttemptCounter).where(AttemptCounter.key == account_key(user.id)))
+        db.session.commit()
+    return user
+
+
 def register(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
@@ -40,30 +78,11 @@ def register(app: Flask) -> None:
     def demo(reset: bool) -> None:
         """Create the demo account if it is missing, and print how to log in."""
         db.create_all()
-        username = current_app.config["DEMO_USERNAME"]
-        password = current_app.config["DEMO_PASSWORD"]
-        user = db.session.scalar(select(User).where(User.username == username))
-        if user is None:
-            user = create_user(
-                db.session,
-                current_hasher(),
-                username,
-                password,
-                email=DEMO_PROFILE["email"],
-                display_name=DEMO_PROFILE["display_name"],
-            )
-            user.bio = DEMO_PROFILE["bio"]
-            db.session.commit()
-        elif reset:
-            user.password_hash = hash_password(current_hasher(), password)
-            user.display_name = DEMO_PROFILE["display_name"]
-            user.bio = DEMO_PROFILE["bio"]
-            for model in (BackupCodeSet, UserSession, SecurityEvent):
-                db.session.execute(delete(model).where(model.user_id == user.id))
-            db.session.execute(
-                delete(AttemptCounter).where(AttemptCounter.key == account_key(user.id))
-            )
-            db.session.commit()
+        demo_account(reset=reset)
+        username, password = (
+            current_app.config["DEMO_USERNAME"],
+            current_app.config["DEMO_PASSWORD"],
+        )
         click.echo(f"Demo account: username {username!r}, password {password!r}")
 
     @app.cli.command("unlock-account")
