@@ -13,13 +13,14 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints.web import PENDING_KEY, drop_pending
-from config import CONFIGS, INSTANCE_DIR, development_secret_key
-from extensions import csrf, db, limiter, login_manager
+from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key
+from extensions import csrf, db, limiter, login_manager, migrate
 from models import SecurityEvent
 from security.attempts import limits_from_config
 from security.keys import hasher_from_config
 from security.sessions import Timeouts, load_session
 
+MIGRATIONS_DIR = BASE_DIR / "migrations"
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -86,6 +87,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

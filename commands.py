@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
-from sqlalchemy import delete, select
+from flask_migrate import stamp, upgrade
+from sqlalchemy import delete, inspect, select
 
 from extensions import db
 from models import (
@@ -29,11 +30,21 @@ from security.attempts import account_key, clear_failures
 from security.keys import current_hasher
 from security.passwords import hash_password, password_problem
 
+INITIAL_REVISION = "e2b5f77575ce"
 DEMO_PROFILE = {
     "display_name": "Dana Demo",
     "bio": "Trying out backup codes. Coffee, film cameras and long walks.",
     "email": "demo@example.com",
 }
+
+
+def prepare_database() -> None:
+    """Apply the migrations. A database made before migrations existed (by `create_all`) is
+    first marked as being at the first revision, which created that same schema."""
+    tables = set(inspect(db.engine).get_table_names())
+    if "users" in tables and "alembic_version" not in tables:
+        stamp(revision=INITIAL_REVISION)
+    upgrade()
 
 
 def demo_account(reset: bool = False) -> User:
@@ -69,15 +80,15 @@ def demo_account(reset: bool = False) -> User:
 def register(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db() -> None:
-        """Create the database tables (safe to run again)."""
-        db.create_all()
+        """Bring the database schema up to date with the migrations (safe to run again)."""
+        prepare_database()
         click.echo("Database ready.")
 
     @app.cli.command("demo")
     @click.option("--reset", is_flag=True, help="Put the demo account back to its first state.")
     def demo(reset: bool) -> None:
         """Create the demo account if it is missing, and print how to log in."""
-        db.create_all()
+        prepare_database()
         demo_account(reset=reset)
         username, password = (
             current_app.config["DEMO_USERNAME"],
@@ -111,7 +122,7 @@ def register(app: Flask) -> None:
             problem = problem or str(error)
         if problem:
             raise click.ClickException(problem)
-        db.create_all()
+        prepare_database()
         try:
             create_user(
                 db.session,

@@ -1,0 +1,56 @@
+"""The migrations build exactly the schema the models describe, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import inspect, text
+
+from app import create_app
+from extensions import db
+from tests.conftest import PASSWORD, Person, database_uri, make_user
+
+
+def empty_database(app) -> None:
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+
+
+def test_migrations_build_the_same_schema_as_the_models(tmp_path):
+    app = create_app(
+        {"SPAREKEY_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_uri(tmp_path, "m.db")}
+    )
+    empty_database(app)
+    try:
+        with app.app_context():
+            upgrade()
+            with db.engine.connect() as connection:
+                context = MigrationContext.configure(connection, opts={"compare_type": True})
+                differences = compare_metadata(context, db.metadata)
+        assert differences == []
+        # The migrated database works: an account can be made and can log in.
+        make_user(app, "alice", PASSWORD)
+        assert Person(app.test_client()).login("alice", PASSWORD).status_code == 302
+        with app.app_context():
+            downgrade(revision="base")
+            assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        empty_database(app)
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_init_db_adopts_a_database_made_before_migrations(app, runner):
+    """A database from `create_all` (earlier versions) is stamped, then upgraded, not rebuilt."""
+    make_user(app, "alice", PASSWORD)
+    result = runner.invoke(args=["init-db"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        version = db.session.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        db.session.execute(text("DROP TABLE alembic_version"))
+        db.session.commit()
+    assert version
+    assert Person(app.test_client()).login("alice", PASSWORD).status_code == 302
