@@ -261,3 +261,39 @@ def set_new_password(db_session: Session, hasher: Hasher, user: User, password: 
     """Store the new password and record it; the caller ends other sessions and commits."""
     user.password_hash = hash_password(hasher, password)
     events.record_event(db_session, user.id, events.PASSWORD_CHANGED)
+
+
+@dataclass(frozen=True)
+class SavedCodeCheck(CheckResult):
+    """The outcome of "Check a saved code": `number` is set when the code is valid and unused."""
+
+    number: int | None = None
+    wrong_password: bool = False
+
+
+def check_saved_code(
+    db_session: Session, hasher: Hasher, limits: Limits, user: User, password: str, code: str
+) -> SavedCodeCheck:
+    """Tell the owner whether `code` (normalised) is an unused code of the current set, unspent.
+
+    The whole check is one attempt of the `code` kind, reserved before any hashing, so it
+    shares the account's limit with every other code entry. The password is checked under that
+    same reservation and does not clear the counter on its own: otherwise knowing the password
+    would reset the count between guesses. Only a valid code clears it, like any success.
+    """
+    key = account_key(user.id)
+    refused = _refused_by_counter(db_session, limits, user, key, CODE, "check a saved code")
+    if refused is not None:
+        return SavedCodeCheck(throttled=refused.throttled)
+    if not verify_password(hasher, password, user.password_hash):
+        _failed(db_session, user, events.CONFIRM_FAILED)
+        return SavedCodeCheck(wrong_password=True)
+    found = find_unused_code(db_session, hasher, user.id, code)
+    if found is None:
+        _failed(db_session, user, events.CODE_CHECK_FAILED)
+        return SavedCodeCheck()
+    number = found[1]
+    failures_before = clear_failures(db_session, key)
+    events.record_event(db_session, user.id, events.CODE_CHECKED, f"code #{number}")
+    db_session.commit()
+    return SavedCodeCheck(user=user, failures_before=failures_before, number=number)

@@ -29,6 +29,8 @@ APP_CODE_FAILED = "app_code_failed"
 APP_TURNED_ON = "app_turned_on"
 APP_TURNED_OFF = "app_turned_off"
 ACCOUNT_SECURED = "account_secured"
+CODE_CHECKED = "backup_code_checked"
+CODE_CHECK_FAILED = "backup_code_check_failed"
 
 DESCRIPTIONS = {
     SIGNED_UP: "Account created",
@@ -46,6 +48,8 @@ DESCRIPTIONS = {
     APP_TURNED_ON: "Authentication app turned on",
     APP_TURNED_OFF: "Authentication app turned off",
     ACCOUNT_SECURED: "Account secured: every session ended, backup codes voided",
+    CODE_CHECKED: "Saved backup code checked",
+    CODE_CHECK_FAILED: "Checked a backup code that is not an unused code of the current set",
 }
 
 

@@ -66,5 +66,12 @@ class SecureWithCodeForm(BackupCodeForm):
     submit = SubmitField("Secure my account")
 
 
+class CheckCodeForm(BackupCodeForm):
+    """ "Check a saved code": the password, then a code from the sheet (same shape rules)."""
+
+    password = current_password_field()
+    submit = SubmitField("Check")
+
+
 class DismissForm(FlaskForm):
     submit = SubmitField("Got it, that was me")

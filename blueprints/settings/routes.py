@@ -22,6 +22,7 @@ from blueprints.settings import bp
 from blueprints.settings.forms import (
     AppSetupForm,
     ChangePasswordForm,
+    CheckCodeForm,
     ConfirmPasswordForm,
     DismissForm,
     DownloadCodesForm,
@@ -42,7 +43,12 @@ from blueprints.web import (
 )
 from extensions import db, limiter
 from security import events
-from security.accounts import confirm_password, set_new_password, use_own_backup_code
+from security.accounts import (
+    check_saved_code,
+    confirm_password,
+    set_new_password,
+    use_own_backup_code,
+)
 from security.backup_codes import code_status, format_code, replace_code_set
 from security.sessions import end_other_sessions, end_session_by_public_id, sessions_of
 from security.totp import grouped, provisioning_uri, qr_svg
@@ -59,6 +65,9 @@ HOW_TO_USE = [
     "Choose “Use a backup code”, type one code from this sheet and press Submit.",
     "Each code works once: tick it off here when you use it. Getting new codes voids this sheet.",
 ]
+CHECK_THIS_SHEET = (
+    "Check this sheet at Settings → Security → Two-Factor Authentication → Backup Codes."
+)
 # bandit B105: a message.
 WRONG_PASSWORD = "That password is not right. Nothing was changed."  # nosec B105
 
@@ -124,7 +133,11 @@ def _show_new_codes():
     )
     response = make_response(
         render_template(
-            "settings/codes.html", code_set=new_set, how_to_use=HOW_TO_USE, download=download
+            "settings/codes.html",
+            code_set=new_set,
+            how_to_use=HOW_TO_USE,
+            check_this_sheet=CHECK_THIS_SHEET,
+            download=download,
         )
     )
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -162,7 +175,46 @@ def codes_text(username: str, set_id: str, created_at: datetime, codes: list[str
     lines += [f"{number:>2}. {format_code(code)}" for number, code in enumerate(codes, start=1)]
     lines += ["", "How to use a code:"]
     lines += [f"{number}. {step}" for number, step in enumerate(HOW_TO_USE, start=1)]
+    lines += ["", CHECK_THIS_SHEET]
     return "\r\n".join(lines) + "\r\n"
+
+
+@bp.route("/security/two-factor/backup-codes/check/", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+@no_referrer
+def check_code():
+    """ "Check a saved code": is a code from the sheet valid and unused? It is not spent."""
+    status = code_status(db.session, current_user.id)
+    if status is None:
+        flash("You have no backup codes yet, so there is nothing to check.", "info")
+        return redirect(url_for("settings.backup_codes"))
+    form = CheckCodeForm()
+    valid_number = None
+    if form.validate_on_submit():
+        result = check_saved_code(
+            db.session,
+            current_hasher(),
+            current_limits(),
+            current_user,
+            form.password.data,
+            form.code.data,
+        )
+        if result.throttled is not None:
+            form.code.errors.append(result.throttled.message)
+        elif result.wrong_password:
+            form.password.errors.append("That password is not right. No code was checked.")
+        elif not result.ok:
+            form.code.errors.append(
+                f"That is not an unused code of your current set ({status.public_id}): it may "
+                "be used already, mistyped, or from an older sheet."
+            )
+        else:
+            valid_number = result.number
+    # Never echo a code back, valid or not: the page shows only its number.
+    form.code.data = ""
+    return render_template(
+        "settings/check_code.html", form=form, status=status, valid_number=valid_number
+    )
 
 
 @bp.route("/security/password/", methods=["GET", "POST"])
