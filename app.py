@@ -111,10 +111,12 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.health import bp as health_bp
     from blueprints.profile import bp as profile_bp
     from blueprints.settings import bp as settings_bp
+    from blueprints.tour import bp as tour_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(tour_bp)
     app.register_blueprint(profile_bp)
 
 
@@ -217,6 +219,12 @@ def register_template_helpers(app: Flask) -> None:
             return {}
         return {"code_notice": db.session.get(SecurityEvent, current_user.code_notice_event_id)}
 
+    from blueprints.tour import journeys
+
+    app.jinja_env.globals["tour_banner"] = journeys.banner
+    app.jinja_env.globals["tour_callout"] = journeys.callout_html
+    app.jinja_env.globals["tour_class"] = journeys.target_class
+    app.jinja_env.globals["tour_page_url"] = journeys.page_url
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device
     app.jinja_env.globals["LOW_CODES_WARNING"] = LOW_CODES_WARNING

@@ -25,6 +25,7 @@ from security.sessions import (
 __all__ = [
     "PENDING_KEY",
     "begin_second_factor",
+    "clear_session",
     "current_hasher",
     "current_limits",
     "current_pending",
@@ -41,12 +42,20 @@ def current_limits() -> Limits:
     return current_app.extensions["sparekey_limits"]
 
 
+def clear_session() -> None:
+    """Drop everything in the cookie (new contents, new CSRF token) except the guided tour."""
+    tour = session.get(TOUR_KEY)
+    session.clear()
+    if tour is not None:
+        session[TOUR_KEY] = tour
+
+
 def sign_in(user: User, must_change_password: bool = False) -> None:
     """Start a fresh server-side session; the old cookie contents and CSRF token are dropped.
 
     The caller commits.
     """
-    session.clear()
+    clear_session()
     row, token = start_session(
         db.session, user.id, client_ip(), client_user_agent(), must_change_password
     )
@@ -57,12 +66,14 @@ def sign_in(user: User, must_change_password: bool = False) -> None:
 
 
 PENDING_KEY = "pending_login"
+# The guided tour's place in the session (blueprints/tour/journeys.py); it survives log-in.
+TOUR_KEY = "tour"
 
 
 def begin_second_factor(user_id: int, purpose: str, first_code_digest: str | None = None) -> None:
     """Half-logged-in: the state lives on the server; the cookie holds only its token."""
     token = start_pending_login(db.session, user_id, purpose, first_code_digest)
-    session.clear()
+    clear_session()
     session[PENDING_KEY] = token
 
 

@@ -17,6 +17,7 @@ from blueprints.auth.forms import (
 from blueprints.web import (
     PENDING_KEY,
     begin_second_factor,
+    clear_session,
     current_hasher,
     current_limits,
     current_pending,
@@ -129,7 +130,7 @@ def logout():
     events.record_event(db.session, user_id, events.LOGGED_OUT)
     db.session.commit()
     logout_user()
-    session.clear()
+    clear_session()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 

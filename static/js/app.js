@@ -23,6 +23,13 @@
     });
   });
 
+  // The guided tour: bring the next step's note into view and move focus to it.
+  var callout = document.querySelector("[data-tour-callout]");
+  if (callout) {
+    callout.scrollIntoView({ block: "center" });
+    callout.focus({ preventScroll: true });
+  }
+
   // The code sheet: Print and Copy need JavaScript, so they stay hidden without it.
   var codes = document.getElementById("codes");
   if (!codes) {

@@ -1,0 +1,220 @@
+"""The two guided journeys, step by step, and where a person is in one (kept in the session).
+
+The server renders everything: each page names itself (`{% block tour_page %}`), each element a
+step points at calls `tour_callout(target)` beside itself, and the base template asks
+`tour_banner(page)` what to say at the top. No JavaScript is needed; app.js only scrolls the
+callout into view and moves focus to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g, render_template, session, url_for
+from flask_login import current_user
+from markupsafe import Markup
+
+from blueprints.web import TOUR_KEY
+
+
+@dataclass(frozen=True)
+class Step:
+    page: str
+    target: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Journey:
+    key: str
+    title: str
+    steps: tuple[Step, ...]
+    # Where the person lands after the last step: the tour says "done" there.
+    finish_page: str
+    needs_login: bool
+
+    def first_index_on(self, page: str) -> int | None:
+        return next((i for i, step in enumerate(self.steps) if step.page == page), None)
+
+
+GET_CODES = Journey(
+    key="get",
+    title="Get your backup codes",
+    steps=(
+        Step("home", "profile-tab", "Tap your profile picture at the bottom right."),
+        Step("profile", "options", "Tap the three lines at the top right."),
+        Step("profile", "menu-settings", "Tap Settings."),
+        Step("settings", "settings-security", "Tap Security."),
+        Step("security", "security-two-factor", "Tap Two-Factor Authentication."),
+        Step("two-factor", "two-factor-backup-codes", "Tap Backup Codes."),
+        Step("backup-codes", "get-backup-codes", "Tap Get Backup Codes."),
+        Step("confirm", "confirm-form", "Type your password and tap Confirm."),
+        Step("sheet", "sheet-actions", "Save your codes: tap Print, Download or Copy."),
+        Step("sheet", "sheet-done", "Once they are saved somewhere safe, tap Done."),
+    ),
+    finish_page="backup-codes",
+    needs_login=True,
+)
+
+USE_A_CODE = Journey(
+    key="use",
+    title="Use a backup code",
+    steps=(
+        Step("login", "login-identifier", "Type your username."),
+        Step("login", "forgot-password", "Tap Forgot password?"),
+        Step("trouble", "use-backup-code", "Tap Use a backup code."),
+        Step("backup-code", "backup-code-field", "Type one code from your sheet."),
+        Step("backup-code", "backup-code-submit", "Tap Submit."),
+        Step(
+            "new-password",
+            "new-password-form",
+            "Choose a new password and tap Create a new password.",
+        ),
+    ),
+    finish_page="home",
+    needs_login=False,
+)
+
+JOURNEYS = {journey.key: journey for journey in (GET_CODES, USE_A_CODE)}
+
+
+def start(key: str) -> Journey:
+    journey = JOURNEYS[key]
+    session[TOUR_KEY] = {"journey": key, "at": 0, "done": False}
+    return journey
+
+
+def stop() -> None:
+    session.pop(TOUR_KEY, None)
+
+
+def _state() -> tuple[Journey, dict] | None:
+    state = session.get(TOUR_KEY)
+    if not isinstance(state, dict) or state.get("journey") not in JOURNEYS:
+        return None
+    return JOURNEYS[state["journey"]], state
+
+
+def page_url(page: str) -> str:
+    """Where a step's page is, for "Back" and for getting back on track."""
+    if page == "profile" and current_user.is_authenticated:
+        return url_for("profile.profile", username=current_user.username)
+    return url_for(
+        {
+            "home": "profile.home",
+            "profile": "profile.home",
+            "settings": "settings.index",
+            "security": "settings.security",
+            "two-factor": "settings.two_factor",
+            "backup-codes": "settings.backup_codes",
+            "confirm": "settings.confirm_for_codes",
+            "sheet": "settings.confirm_for_codes",
+            "login": "auth.login",
+            "trouble": "auth.trouble",
+            "backup-code": "auth.use_backup_code",
+            "new-password": "auth.new_password",
+        }[page]
+    )
+
+
+@dataclass(frozen=True)
+class Banner:
+    """What the top of the page says about the tour."""
+
+    journey: Journey
+    kind: str  # "on-path", "off-path", "log-in-first", "logged-in", "done"
+    step_number: int = 0
+    back_to: str = ""
+    back_title: str = ""
+
+
+PAGE_TITLES = {
+    "home": "Home",
+    "profile": "your profile",
+    "settings": "Settings",
+    "security": "Security",
+    "two-factor": "Two-Factor Authentication",
+    "backup-codes": "Backup Codes",
+    "confirm": "Confirm it's you",
+    "sheet": "Confirm it's you",
+    "login": "Log in",
+    "trouble": "Trouble logging in?",
+    "backup-code": "Enter a backup code",
+    "new-password": "Create a new password",
+}
+
+
+def banner(page: str) -> Banner | None:
+    """Record where the person is on the journey and say so; called once per page render,
+    before anything else on the page, which then shows only this page's steps."""
+    g.tour_page = page
+    found = _state()
+    if found is None:
+        return None
+    journey, state = found
+    if state.get("done"):
+        return Banner(journey, "done")
+    logged_in = current_user.is_authenticated
+    if journey.needs_login and not logged_in:
+        return Banner(journey, "log-in-first")
+    last_page = journey.steps[-1].page
+    if page == journey.finish_page and state["at"] >= journey.first_index_on(last_page):
+        state["done"] = True
+        session.modified = True
+        return Banner(journey, "done")
+    index = journey.first_index_on(page)
+    if index is not None:
+        state["at"] = index
+        session.modified = True
+        return Banner(journey, "on-path", step_number=index + 1)
+    if not journey.needs_login and logged_in and state["at"] < journey.first_index_on(last_page):
+        return Banner(journey, "logged-in", step_number=state["at"] + 1)
+    step_page = journey.steps[state["at"]].page
+    return Banner(
+        journey,
+        "off-path",
+        step_number=state["at"] + 1,
+        back_to=page_url(step_page),
+        back_title=PAGE_TITLES[step_page],
+    )
+
+
+@dataclass(frozen=True)
+class Callout:
+    number: int
+    total: int
+    text: str
+    back_to: str | None
+
+
+def callout(target: str) -> Callout | None:
+    """The step that points at `target`, if the tour is on and not finished."""
+    found = _state()
+    if found is None or found[1].get("done"):
+        return None
+    journey, _ = found
+    if journey.needs_login and not current_user.is_authenticated:
+        return None
+    for index, step in enumerate(journey.steps):
+        if step.target == target and step.page == g.get("tour_page"):
+            back_to = None
+            previous = journey.first_index_on(step.page)
+            if previous and previous > 0:
+                back_to = page_url(journey.steps[previous - 1].page)
+            return Callout(index + 1, len(journey.steps), step.text, back_to)
+    return None
+
+
+def callout_html(target: str) -> Markup:
+    """The callout beside the element a step points at (empty when no step does)."""
+    step = callout(target)
+    if step is None:
+        return Markup("")
+    # A rendered (auto-escaped) template, so already safe markup.
+    html = render_template("tour/_callout.html", step=step, target=target)
+    return Markup(html)  # noqa: S704  # nosec B704
+
+
+def target_class(target: str) -> str:
+    """ " tour-target" on the element to press next, for the highlight."""
+    return " tour-target" if callout(target) is not None else ""
