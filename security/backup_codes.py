@@ -105,13 +105,14 @@ def replace_code_set(db_session: Session, hasher: Hasher, user_id: int) -> NewCo
     salt = bcrypt.gensalt(rounds=hasher.code_cost).decode("ascii")
     digests = [code_digest(hasher, code, salt) for code in codes]
     created_at = now()
+    public_id = _new_set_id()
     try:
         # Lock the account row first so concurrent regenerations run one after the other.
         db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
         db_session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
         db_session.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user_id))
         code_set = BackupCodeSet(
-            user_id=user_id, public_id=_new_set_id(), salt=salt, created_at=created_at
+            user_id=user_id, public_id=public_id, salt=salt, created_at=created_at
         )
         db_session.add(code_set)
         db_session.flush()
@@ -123,7 +124,9 @@ def replace_code_set(db_session: Session, hasher: Hasher, user_id: int) -> NewCo
     except Exception:
         db_session.rollback()
         raise
-    return NewCodeSet(public_id=code_set.public_id, created_at=created_at, codes=codes)
+    # Not code_set.public_id: after the commit a concurrent regeneration may already have
+    # replaced (deleted) that row, and reading an expired attribute would reload it.
+    return NewCodeSet(public_id=public_id, created_at=created_at, codes=codes)
 
 
 def _derive(

@@ -252,19 +252,22 @@ def test_two_simultaneous_regenerations_leave_one_displayed_set(app_factory):
             status, _, body = browsers[index].post(
                 CONFIRM, {"csrf_token": tokens[index], "password": PASSWORD}
             )
-            shown[index] = (status, codes_from(body))
+            shown[index] = (status, codes_from(body), body)
 
         threads = [threading.Thread(target=regenerate, args=(i,)) for i in range(4)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=60)
-    assert all(status == 200 and len(codes) == 10 for status, codes in shown)
+    assert all(status == 200 and len(codes) == 10 for status, codes, _ in shown), [
+        (status, len(codes), re.findall(r'class="(?:error|alert[^"]*)"[^>]*>([^<]+)', body))
+        for status, codes, body in shown
+    ]
     with app.app_context():
         assert len(db.session.scalars(select(BackupCodeSet)).all()) == 1
         working = [
             codes
-            for _, codes in shown
+            for _, codes, _ in shown
             if redeem_backup_code(db.session, current_hasher(), user_id, codes[0]) is not None
         ]
         db.session.commit()
