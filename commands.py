@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import click
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from flask import Flask, current_app
 from flask_migrate import stamp, upgrade
 from sqlalchemy import delete, inspect, select
@@ -33,17 +35,24 @@ from security.passwords import hash_password, password_problem
 INITIAL_REVISION = "e2b5f77575ce"
 DEMO_PROFILE = {
     "display_name": "Dana Demo",
-    "bio": "Trying out backup codes. Coffee, film cameras and long walks.",
+    "bio": (
+        "Trying out backup codes before my real accounts. Film cameras, strong coffee, long "
+        "walks on the ridge.\nLocked out once in 2024: never again."
+    ),
     "email": "demo@example.com",
+    "avatar": "demo.svg",
 }
 
 
 def prepare_database() -> None:
-    """Apply the migrations. A database made before migrations existed (by `create_all`) is
-    first marked as being at the first revision, which created that same schema."""
+    """Apply the migrations. A database made by `create_all` (before migrations existed, or by
+    the tests) is first marked with the revision whose schema it has: the newest if it matches
+    the models, else the first one, which created the schema of those early versions."""
     tables = set(inspect(db.engine).get_table_names())
     if "users" in tables and "alembic_version" not in tables:
-        stamp(revision=INITIAL_REVISION)
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        stamp(revision="head" if not differences else INITIAL_REVISION)
     upgrade()
 
 
@@ -67,6 +76,7 @@ def demo_account(reset: bool = False) -> User:
         user.password_hash = hash_password(current_hasher(), password)
         user.display_name = DEMO_PROFILE["display_name"]
         user.bio = DEMO_PROFILE["bio"]
+        user.avatar = DEMO_PROFILE["avatar"]
         user.totp_secret = user.totp_pending_secret = None
         user.totp_enabled_at = user.totp_last_step = None
         user.code_notice_event_id = user.code_notice_session_id = None

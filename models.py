@@ -30,6 +30,8 @@ class User(UserMixin, db.Model):
     code_notice_event_id: Mapped[int | None]
     code_notice_session_id: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str] = mapped_column(String(60), default="")
+    # A picture in static/img/avatars/ (the demo account has one); others show their initial.
+    avatar: Mapped[str | None] = mapped_column(String(60))
     bio: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(default=now)
 

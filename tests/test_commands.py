@@ -22,7 +22,12 @@ def test_demo_account_is_created_once_and_can_log_in(app, runner):
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(User)) == 1
     demo = user_by_name(app, "demo")
-    assert demo.display_name == "Dana Demo" and demo.bio
+    assert demo.display_name == "Dana Demo" and "Film cameras" in demo.bio
+    assert demo.avatar == "demo.svg"
+    page = Person(app.test_client())
+    page.login("demo", "correct horse battery")
+    profile = page.client.get("/demo/").get_data(as_text=True)
+    assert "/static/img/avatars/demo.svg" in profile and "Dana Demo" in profile
     assert Person(app.test_client()).login("demo", "correct horse battery").status_code == 302
 
 

@@ -54,3 +54,25 @@ def test_init_db_adopts_a_database_made_before_migrations(app, runner):
         db.session.commit()
     assert version
     assert Person(app.test_client()).login("alice", PASSWORD).status_code == 302
+
+
+def test_init_db_upgrades_a_database_from_before_migrations(tmp_path, runner):
+    """A schema of the first version, made without migrations, is marked and then upgraded."""
+    app = create_app(
+        {"SPAREKEY_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_uri(tmp_path, "old.db")}
+    )
+    empty_database(app)
+    try:
+        with app.app_context():
+            upgrade(revision="e2b5f77575ce")
+            db.session.execute(text("DROP TABLE alembic_version"))
+            db.session.commit()
+        result = app.test_cli_runner().invoke(args=["init-db"])
+        assert result.exit_code == 0, result.output
+        with app.app_context():
+            columns = {c["name"] for c in inspect(db.engine).get_columns("users")}
+        assert "avatar" in columns
+    finally:
+        empty_database(app)
+        with app.app_context():
+            db.engine.dispose()

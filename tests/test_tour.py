@@ -1,0 +1,63 @@
+"""The guided tour on the server: its place survives log-in, wrong turns are caught, exit works."""
+
+from __future__ import annotations
+
+from tests.conftest import PASSWORD, Person
+
+
+def start(person: Person, journey: str):
+    return person.submit("/tour/", {"journey": journey}, action="/tour/start/")
+
+
+def test_get_journey_before_log_in_waits_for_it(app, person, user):
+    assert start(person, "get").location == "/accounts/login/"
+    page = person.client.get("/accounts/login/").get_data(as_text=True)
+    assert "Log in (or sign up) first" in page
+    person.login()
+    home = person.client.get("/").get_data(as_text=True)
+    assert "Step 1 of 10" in home and "Tap your profile picture at the bottom right." in home
+    assert 'class="tab tour-target"' in home
+
+
+def test_only_this_pages_steps_are_shown(app, person, user):
+    person.login()
+    start(person, "get")
+    settings = person.client.get("/settings/").get_data(as_text=True)
+    assert "Step 4 of 10" in settings
+    assert "Step 1 of 10" not in settings  # the bottom bar is on every page, its step is not
+
+
+def test_a_wrong_turn_says_how_to_get_back(app, person, user):
+    person.login()
+    start(person, "get")
+    person.client.get("/settings/security/")
+    off = person.client.get("/settings/security/password/").get_data(as_text=True)
+    assert "You left the tour's path. Step 5 is on the Security page." in off
+    assert 'href="/settings/security/">Back to step 5</a>' in off
+
+
+def test_use_journey_logs_out_first_and_exit_ends_it(app, person, user):
+    person.login()
+    assert start(person, "use").location == "/accounts/login/"
+    assert person.client.get("/settings/").status_code == 302
+    login = person.client.get("/accounts/login/").get_data(as_text=True)
+    assert "Step 1 of 6" in login and "Step 2 of 6" in login
+    response = person.submit("/accounts/login/", {"next": "/accounts/login/"}, action="/tour/exit/")
+    assert response.location == "/accounts/login/"
+    assert "Step 1 of 6" not in person.client.get("/accounts/login/").get_data(as_text=True)
+
+
+def test_an_unknown_journey_goes_back_to_the_choice(person):
+    assert start(person, "nope").location == "/tour/"
+
+
+def test_help_page_is_reachable_from_settings_and_log_in(person, user):
+    assert 'href="/help/backup-codes/"' in person.client.get("/accounts/login/").get_data(
+        as_text=True
+    )
+    person.login("alice", PASSWORD)
+    assert 'href="/help/backup-codes/"' in person.client.get("/settings/").get_data(as_text=True)
+    help_page = person.client.get("/help/backup-codes/").get_data(as_text=True)
+    for heading in ("Get your backup codes", "Use a backup code", "Why each code works only once"):
+        assert heading in help_page
+    assert "static/img/screenshots/codes-sheet.png" in help_page
