@@ -136,7 +136,7 @@ def turn_off_app(db_session: Session, user: User) -> None:
 
 
 def secure_account(db_session: Session, user: User) -> None:
-    """ "Wasn't you?": end every session, void the remaining codes. The caller commits."""
+    """After "Wasn't you?": end every session, void the remaining codes. The caller commits."""
     db_session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     db_session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     db_session.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user.id))

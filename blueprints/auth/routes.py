@@ -138,7 +138,7 @@ def logout():
 @bp.route("/password/reset/", methods=["GET", "POST"])
 @no_referrer
 def trouble():
-    """ "Trouble logging in?": reached from the log-in form's "Forgot password?" with the name."""
+    """The "Trouble logging in?" page, reached from the log-in form's "Forgot password?"."""
     if request.method == "POST":
         # Only the identifier is read: the log-in form also sends its password field here.
         identifier = (request.form.get("identifier") or "").strip()[:MAX_IDENTIFIER_LENGTH]
@@ -231,46 +231,47 @@ def _finish_second_factor(pending, result: CheckResult, method: str):
     return redirect(url_for("profile.home"))
 
 
+def _second_factor_page(form_class, finish, wrong_code: str, method: str, template: str):
+    """The two-factor step, by app code or by backup code: same state, limits and outcome."""
+    pending = _pending_or_restart()
+    if pending is None:
+        return redirect(url_for("auth.login"))
+    form = form_class()
+    if form.validate_on_submit():
+        result = finish(db.session, current_hasher(), current_limits(), pending, form.code.data)
+        message = refusal(result, wrong_code)
+        if message is None or result.problem is not None:
+            return _finish_second_factor(pending, result, method)
+        form.code.errors.append(message)
+    return render_template(template, form=form, pending=pending)
+
+
 @bp.route("/two-factor/", methods=["GET", "POST"])
 @limiter.limit("20/minute", methods=["POST"])
 @no_referrer
 def two_factor():
-    """ "Enter the 6-digit code from your authentication app" after the password."""
-    pending = _pending_or_restart()
-    if pending is None:
-        return redirect(url_for("auth.login"))
-    form = AppCodeForm()
-    if form.validate_on_submit():
-        result = finish_with_app(
-            db.session, current_hasher(), current_limits(), pending, form.code.data
-        )
-        message = refusal(result, APP_CODE_FAILED_MESSAGE)
-        if message and result.problem is None:
-            form.code.errors.append(message)
-        else:
-            return _finish_second_factor(pending, result, "the authentication app")
-    return render_template("auth/two_factor.html", form=form, pending=pending)
+    """After the password: the 6-digit code from the authentication app."""
+    return _second_factor_page(
+        AppCodeForm,
+        finish_with_app,
+        APP_CODE_FAILED_MESSAGE,
+        "the authentication app",
+        "auth/two_factor.html",
+    )
 
 
 @bp.route("/two-factor/backup-code/", methods=["GET", "POST"])
 @limiter.limit("20/minute", methods=["POST"])
 @no_referrer
 def two_factor_backup_code():
-    """ "Use a backup code" instead of the app (or, in a recovery, a second backup code)."""
-    pending = _pending_or_restart()
-    if pending is None:
-        return redirect(url_for("auth.login"))
-    form = BackupCodeForm()
-    if form.validate_on_submit():
-        result = finish_with_backup_code(
-            db.session, current_hasher(), current_limits(), pending, form.code.data
-        )
-        message = refusal(result, CODE_FAILED_MESSAGE)
-        if message and result.problem is None:
-            form.code.errors.append(message)
-        else:
-            return _finish_second_factor(pending, result, "a backup code")
-    return render_template("auth/two_factor_backup_code.html", form=form, pending=pending)
+    """A backup code instead of the app (or, in a recovery, a second backup code)."""
+    return _second_factor_page(
+        BackupCodeForm,
+        finish_with_backup_code,
+        CODE_FAILED_MESSAGE,
+        "a backup code",
+        "auth/two_factor_backup_code.html",
+    )
 
 
 @bp.route("/password/new/", methods=["GET", "POST"])

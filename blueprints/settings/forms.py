@@ -67,7 +67,7 @@ class SecureWithCodeForm(BackupCodeForm):
 
 
 class CheckCodeForm(BackupCodeForm):
-    """ "Check a saved code": the password, then a code from the sheet (same shape rules)."""
+    """Check a saved code: the password, then a code from the sheet (same shape rules)."""
 
     password = current_password_field()
     submit = SubmitField("Check")

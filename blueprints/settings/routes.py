@@ -107,7 +107,7 @@ def backup_codes():
 @limiter.limit("10/minute", methods=["POST"])
 @no_referrer
 def confirm_for_codes():
-    """ "Confirm it's you", then the new sheet in the same response: the codes are shown once."""
+    """The "Confirm it's you" page, then the new sheet in the same response: shown once."""
     form = ConfirmPasswordForm()
     if form.validate_on_submit():
         result = confirm_password(
@@ -183,7 +183,7 @@ def codes_text(username: str, set_id: str, created_at: datetime, codes: list[str
 @limiter.limit("10/minute", methods=["POST"])
 @no_referrer
 def check_code():
-    """ "Check a saved code": is a code from the sheet valid and unused? It is not spent."""
+    """Check a saved code: is a code from the sheet valid and unused? It is not spent."""
     status = code_status(db.session, current_user.id)
     if status is None:
         flash("You have no backup codes yet, so there is nothing to check.", "info")
@@ -378,7 +378,7 @@ def _path_of(url: str | None) -> str | None:
 @bp.route("/security/secure/", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 def secure_account_page():
-    """ "Wasn't you?": after the password or a backup code, lock every door and start over."""
+    """After "Wasn't you?" and the password or a backup code: lock every door, start over."""
     with_password = SecureWithPasswordForm(prefix="pw")
     with_code = SecureWithCodeForm(prefix="code")
     passed = False

@@ -216,5 +216,5 @@ def callout_html(target: str) -> Markup:
 
 
 def target_class(target: str) -> str:
-    """ " tour-target" on the element to press next, for the highlight."""
+    """The class that outlines the element to press next (" tour-target"), or nothing."""
     return " tour-target" if callout(target) is not None else ""

@@ -17,7 +17,7 @@ from security.sessions import end_session
 
 @bp.route("/tour/")
 def choose():
-    """ "Show me how": pick one of the two journeys."""
+    """The "Show me how" page: pick one of the two journeys."""
     demo = db.session.scalar(select(User.username).where(User.username == "demo"))
     return render_template("tour/choose.html", journeys=journeys.JOURNEYS, demo=demo)
 
