@@ -39,13 +39,20 @@ def _spend_first_code(db_session: Session, pending: PendingLogin) -> tuple[bool,
     return True, first
 
 
+def _open_second_factor(
+    db_session: Session, limits: Limits, pending: PendingLogin, what: str
+) -> tuple[User, str, CheckResult | None]:
+    """The account of the pending log-in, its counter key, and a refusal if the counter says so."""
+    user = db_session.get(User, pending.user_id)
+    key = account_key(user.id)
+    return user, key, _refused_by_counter(db_session, limits, user, key, CODE, what)
+
+
 def finish_with_app(
     db_session: Session, hasher: Hasher, limits: Limits, pending: PendingLogin, code: str
 ) -> CheckResult:
     """The 6-digit app code (normalised) as the second factor. Uncommitted on success."""
-    user = db_session.get(User, pending.user_id)
-    key = account_key(user.id)
-    refused = _refused_by_counter(db_session, limits, user, key, CODE, "app code")
+    user, key, refused = _open_second_factor(db_session, limits, pending, "app code")
     if refused is not None:
         return refused
     if not accept_code(db_session, hasher, user, code, now()):
@@ -65,9 +72,7 @@ def finish_with_backup_code(
     db_session: Session, hasher: Hasher, limits: Limits, pending: PendingLogin, code: str
 ) -> CheckResult:
     """A backup code (normalised) as the second factor. Uncommitted on success."""
-    user = db_session.get(User, pending.user_id)
-    key = account_key(user.id)
-    refused = _refused_by_counter(db_session, limits, user, key, CODE, "backup code")
+    user, key, refused = _open_second_factor(db_session, limits, pending, "backup code")
     if refused is not None:
         return refused
     derived = _derive(db_session, hasher, user.id, code)
