@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import runpy
 import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
 from app import create_app
+from bench import server as bench_server
 from config import Config, engine_options, normalise_database_url
 from extensions import db
 from models import BackupCode
@@ -30,7 +27,6 @@ from tests.live import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE_PAGE = "/accounts/password/reset/backup-code/"
-LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
 
 
 # --- database URLs and engines ---------------------------------------------------------------
@@ -127,57 +123,16 @@ def test_gunicorn_access_log_leaves_out_query_strings_and_referers(monkeypatch):
 # --- several gunicorn workers on one database ---------------------------------------------------
 
 
-@contextmanager
-def gunicorn(tmp_path: Path, database_uri: str, app_spec: str, workers: int) -> Iterator[str]:
-    """gunicorn with gunicorn.conf.py on a free port; yields the base URL once /healthz is 200."""
-    errors = tmp_path / "gunicorn.err"
+def gunicorn(tmp_path: Path, database_uri: str, app_spec: str, workers: int):
+    """bench/server.py's launcher (gunicorn.conf.py, a free port, /healthz), with test settings."""
     env = {
         **os.environ,
         "SPAREKEY_ENV": "test",
         "DATABASE_URL": database_uri,
         "PASSWORD_BCRYPT_COST": "4",
         "BACKUP_CODE_BCRYPT_COST": "4",
-        "WEB_CONCURRENCY": str(workers),
-        "HOST": "127.0.0.1",
-        "PORT": "0",
-        "GUNICORN_ACCESSLOG": str(tmp_path / "access.log"),
     }
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app_spec]
-    with errors.open("wb") as stderr:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr
-        )
-    try:
-        base = wait_until_healthy(process, errors)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def wait_until_healthy(process: subprocess.Popen, errors: Path, deadline: float = 60) -> str:
-    """Poll gunicorn's log for its address, then /healthz until it answers 200."""
-    give_up = time.monotonic() + deadline
-    base = None
-    while time.monotonic() < give_up:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{errors.read_text()}")
-        if base is None:
-            match = LISTENING.search(errors.read_text())
-            base = match.group(1) if match else None
-        if base is not None:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
-                    if response.status == 200:
-                        return base
-            except (urllib.error.URLError, ConnectionError):
-                pass
-        time.sleep(0.05)
-    pytest.fail(f"gunicorn was not healthy within {deadline} s:\n{errors.read_text()}")
+    return bench_server.gunicorn(tmp_path, env, workers, app_spec)
 
 
 def test_four_gunicorn_workers_let_exactly_one_of_twenty_simultaneous_uses_in(app, tmp_path):
@@ -218,7 +173,8 @@ def test_four_gunicorn_workers_let_exactly_one_of_twenty_simultaneous_uses_in(ap
     with app.app_context():
         used = db.session.scalars(select(BackupCode.number).where(BackupCode.used_at.is_not(None)))
         assert list(used) == [5]
-    access_log = (tmp_path / "access.log").read_text()
+    # bench/server.py names the access log after the worker count.
+    access_log = (tmp_path / "access-4w.log").read_text()
     assert "/healthz" in access_log and "?" not in access_log
 
 
