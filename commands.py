@@ -1,4 +1,4 @@
-"""`flask` commands: init-db, demo, create-user, unlock-account."""
+"""`flask` commands: init-db, demo, create-user, unlock-account, prune."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ from security.accounts import (
     normalise_username,
     username_problem,
 )
-from security.attempts import account_key, clear_failures
+from security.attempts import account_key, clear_failures, prune_unknown_name_counters
 from security.keys import current_hasher
 from security.passwords import hash_password, password_problem
+from security.sessions import prune_expired
 
 INITIAL_REVISION = "e2b5f77575ce"
 DEMO_PROFILE = {
@@ -116,6 +117,21 @@ def register(app: Flask) -> None:
         clear_failures(db.session, account_key(user.id))
         db.session.commit()
         click.echo(f"Failed attempts cleared for {user.username}.")
+
+    @app.cli.command("prune")
+    def prune() -> None:
+        """Delete expired sessions, expired half-finished log-ins and stale counters of unknown
+        names. Safe at any time; run it daily."""
+        removed = prune_expired(
+            db.session,
+            current_app.extensions["sparekey_timeouts"],
+            int(current_app.config["PENDING_LOGIN_SECONDS"]),
+        )
+        removed["counters of unknown names"] = prune_unknown_name_counters(
+            db.session, current_app.extensions["sparekey_limits"]
+        )
+        db.session.commit()
+        click.echo("Removed: " + ", ".join(f"{count} {what}" for what, count in removed.items()))
 
     @app.cli.command("create-user")
     @click.argument("username")

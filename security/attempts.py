@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from math import ceil
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,6 +76,30 @@ def unknown_name_key(identifier: str) -> str:
     """Names that match no account still get a counter, so throttling does not reveal them."""
     digest = hashlib.sha256(identifier.strip().casefold().encode("utf-8")).hexdigest()
     return f"name:{digest[:40]}"
+
+
+# A counter of a name that matches no account is forgotten this long after its last wait ended.
+UNKNOWN_NAME_RETENTION = timedelta(days=1)
+
+
+def prune_unknown_name_counters(db_session: Session, limits: Limits) -> int:
+    """Delete counters of names that match no account once their back-off is a day over.
+
+    Guessing against names that do not exist would otherwise add a row per name forever.
+    Counters at the cap stay, so a closed name behaves like a closed account. Counters of
+    accounts are never pruned: they are one row per account. The caller commits.
+    """
+    cutoff = now() - UNKNOWN_NAME_RETENTION
+    return db_session.execute(
+        delete(AttemptCounter).where(
+            AttemptCounter.key.startswith("name:"),
+            (AttemptCounter.next_attempt_at.is_(None)) | (AttemptCounter.next_attempt_at < cutoff),
+            (AttemptCounter.next_password_attempt_at.is_(None))
+            | (AttemptCounter.next_password_attempt_at < cutoff),
+            AttemptCounter.code_failures < limits.max_consecutive_failures,
+            AttemptCounter.password_failures < limits.max_consecutive_failures,
+        )
+    ).rowcount
 
 
 def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) -> Throttled | None:

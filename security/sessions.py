@@ -150,3 +150,24 @@ def load_pending_login(
 def end_pending_login(db_session: Session, token: str) -> None:
     """Delete the half-finished log-in; the caller commits."""
     db_session.execute(delete(PendingLogin).where(PendingLogin.id == token_digest(token)))
+
+
+def prune_expired(db_session: Session, timeouts: Timeouts, pending_max_age_seconds: int) -> dict:
+    """Delete session rows past either timeout and half-finished log-ins past their age.
+
+    A row is otherwise deleted only when its cookie comes back, so abandoned ones would stay.
+    Returns how many of each went; the caller commits.
+    """
+    current = now()
+    sessions = db_session.execute(
+        delete(UserSession).where(
+            (UserSession.last_seen_at < current - timedelta(seconds=timeouts.idle_seconds))
+            | (UserSession.created_at < current - timedelta(seconds=timeouts.absolute_seconds))
+        )
+    ).rowcount
+    pending = db_session.execute(
+        delete(PendingLogin).where(
+            PendingLogin.created_at < current - timedelta(seconds=pending_max_age_seconds)
+        )
+    ).rowcount
+    return {"sessions": sessions, "pending log-ins": pending}

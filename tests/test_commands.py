@@ -1,12 +1,16 @@
-"""The flask commands: init-db, demo (idempotent), create-user."""
+"""The flask commands: init-db, demo (idempotent), create-user, prune."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
 from extensions import db
-from models import BackupCodeSet, User
-from tests.conftest import Person, give_codes, user_by_name
+from models import AttemptCounter, BackupCodeSet, PendingLogin, User, UserSession
+from security import clock
+from security.attempts import unknown_name_key
+from tests.conftest import Person, give_codes, make_user, user_by_name
 
 
 def test_init_db_is_safe_to_repeat(runner):
@@ -59,3 +63,108 @@ def test_create_user(app, runner):
     weak = runner.invoke(args=["create-user", "frank", "--password", "password123"])
     assert weak.exit_code != 0 and "too common" in weak.output
     assert user_by_name(app, "frank") is None
+
+
+def test_prune_removes_only_what_has_expired(app, runner):
+    """Abandoned sessions, stale half-finished log-ins and quiet counters of unknown names go;
+    live sessions, account counters and a closed unknown name stay."""
+    start = datetime(2026, 11, 1, 12, 0)
+    user_id = make_user(app)
+    cap = app.config["MAX_CONSECUTIVE_FAILURES"]
+    minutes = timedelta(minutes=1)
+    with app.app_context():
+
+        def session_row(name: str, created: datetime, seen: datetime) -> UserSession:
+            return UserSession(
+                id=name,
+                public_id=name[:16],
+                user_id=user_id,
+                created_at=created,
+                last_seen_at=seen,
+                ip="",
+                user_agent="",
+            )
+
+        db.session.add_all(
+            [
+                session_row("live", start - 60 * minutes, start - 5 * minutes),
+                session_row("idle", start - 60 * minutes, start - 31 * minutes),
+                session_row("too-old", start - 13 * 60 * minutes, start - minutes),
+                PendingLogin(
+                    id="fresh", user_id=user_id, purpose="password", created_at=start - 4 * minutes
+                ),
+                PendingLogin(
+                    id="stale", user_id=user_id, purpose="password", created_at=start - 6 * minutes
+                ),
+                AttemptCounter(
+                    key=unknown_name_key("quiet"),
+                    failures=3,
+                    password_failures=3,
+                    next_attempt_at=start - timedelta(days=2),
+                    next_password_attempt_at=start - timedelta(days=2),
+                ),
+                AttemptCounter(
+                    key=unknown_name_key("waiting"),
+                    failures=9,
+                    password_failures=9,
+                    next_attempt_at=start + minutes,
+                    next_password_attempt_at=start + minutes,
+                ),
+                AttemptCounter(
+                    key=unknown_name_key("recent"),
+                    failures=1,
+                    password_failures=1,
+                    next_attempt_at=start - timedelta(hours=2),
+                    next_password_attempt_at=start - timedelta(hours=2),
+                ),
+                AttemptCounter(
+                    key=unknown_name_key("closed"),
+                    failures=cap,
+                    code_failures=cap,
+                    next_attempt_at=start - timedelta(days=30),
+                    next_password_attempt_at=None,
+                ),
+                AttemptCounter(
+                    key=f"user:{user_id}",
+                    failures=2,
+                    password_failures=2,
+                    next_attempt_at=start - timedelta(days=30),
+                    next_password_attempt_at=start - timedelta(days=30),
+                ),
+            ]
+        )
+        db.session.commit()
+    clock.set_now(start)
+
+    result = runner.invoke(args=["prune"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == (
+        "Removed: 2 sessions, 1 pending log-ins, 1 counters of unknown names"
+    )
+    with app.app_context():
+        assert set(db.session.scalars(select(UserSession.id))) == {"live"}
+        assert set(db.session.scalars(select(PendingLogin.id))) == {"fresh"}
+        assert set(db.session.scalars(select(AttemptCounter.key))) == {
+            unknown_name_key("waiting"),
+            unknown_name_key("recent"),
+            unknown_name_key("closed"),
+            f"user:{user_id}",
+        }
+    again = runner.invoke(args=["prune"])
+    assert again.output.strip() == (
+        "Removed: 0 sessions, 0 pending log-ins, 0 counters of unknown names"
+    )
+
+
+def test_a_pruned_session_cookie_no_longer_signs_in(app, runner):
+    """Pruning is the same rule as the request-time check: the cookie of an idle session is
+    dead whether its row went at the next request or in the nightly prune."""
+    make_user(app)
+    person = Person(app.test_client())
+    person.login()
+    assert person.client.get("/settings/").status_code == 200
+    clock.set_now(clock.now() + timedelta(minutes=31))
+    assert runner.invoke(args=["prune"]).output.startswith("Removed: 1 sessions")
+    clock.set_now(None)
+    response = person.client.get("/settings/")
+    assert response.status_code == 302 and "/accounts/login/" in response.location
