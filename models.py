@@ -141,8 +141,12 @@ class AttemptCounter(db.Model):
     password_failures: Mapped[int] = mapped_column(default=0)
     # Failed codes only: code entry closes at the cap of these, password guessing cannot close it.
     code_failures: Mapped[int] = mapped_column(default=0)
+    # Failed codes at the two-factor step (after a right password or first code): its own delay
+    # and cap, so guessing on "Forgot password?" never closes the owner's two-factor log-in.
+    second_factor_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
     next_password_attempt_at: Mapped[datetime | None]
+    next_second_factor_attempt_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=0)
 
 

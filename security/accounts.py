@@ -18,6 +18,7 @@ from security.attempts import (
     Throttled,
     account_key,
     clear_failures,
+    clear_password_failures,
     reserve_attempt,
     unknown_name_key,
 )
@@ -190,8 +191,11 @@ def check_password_login(
     if not verify_password(hasher, password, user.password_hash if user else None):
         return _failed(db_session, user, events.LOGIN_FAILED)
     if user.totp_secret:
-        # Still counted as a failure until the second factor passes: otherwise knowing the
-        # password would reset the counter between guesses of the app's code.
+        # The password's own count starts again; the second factor's does not, so knowing the
+        # password never resets the count between guesses of the app's code. The account's
+        # total (`failures`) keeps this attempt until the second factor passes.
+        clear_password_failures(db_session, key)
+        db_session.commit()
         return CheckResult(user=user, needs_second_factor=True)
     return CheckResult(user=user, failures_before=clear_failures(db_session, key))
 

@@ -22,6 +22,10 @@ from security.clock import now
 # bandit B105: the kind of check, not a password.
 PASSWORD = "password"  # nosec B105
 CODE = "code"
+# A code typed after the password (or after a first backup code) was right: the app's code or a
+# backup code at the two-factor step. Its own back-off and cap, so that guessing backup codes on
+# "Forgot password?" never closes the owner's two-factor log-in.
+SECOND_FACTOR = "second factor"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,11 @@ class Throttled:
             return (
                 "Too many failed attempts with the password. Press “Forgot password?” and use "
                 "a backup code to get back in."
+            )
+        if self.locked and self.kind == SECOND_FACTOR:
+            return (
+                "Too many wrong codes after the password. This step stays closed until the "
+                "site's administrator reopens the account."
             )
         if self.locked:
             return (
@@ -98,6 +107,7 @@ def prune_unknown_name_counters(db_session: Session, limits: Limits) -> int:
             | (AttemptCounter.next_password_attempt_at < cutoff),
             AttemptCounter.code_failures < limits.max_consecutive_failures,
             AttemptCounter.password_failures < limits.max_consecutive_failures,
+            AttemptCounter.second_factor_failures < limits.max_consecutive_failures,
         )
     ).rowcount
 
@@ -105,10 +115,15 @@ def prune_unknown_name_counters(db_session: Session, limits: Limits) -> int:
 def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) -> Throttled | None:
     """Count one attempt of `kind` in advance; None means go ahead and check the secret.
 
-    The delay before a code check grows with every failure of the account, passwords included;
-    the delay before a password check grows with failed passwords only, so that someone guessing
-    backup codes cannot lock the owner out of the ordinary log-in. Each kind closes at
-    `max_consecutive_failures` of its own, and any success on the account opens both again.
+    Each kind waits on its own delay and closes at `max_consecutive_failures` of its own:
+    - password: the delay grows with failed passwords only, so someone guessing backup codes
+      cannot lock the owner out of the ordinary log-in;
+    - code (a backup code without the password: "Forgot password?", checking a saved code):
+      the delay grows with every failure of the account, passwords included;
+    - second factor (a code after a right password or first code): the delay grows with the
+      failures at that step only, so guessing on "Forgot password?" or mistyped passwords never
+      close the owner's two-factor log-in.
+    Every attempt also counts in `failures`, and any success on the account opens all three.
     """
     for _ in range(20):
         row = db_session.execute(
@@ -116,8 +131,10 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
                 AttemptCounter.failures,
                 AttemptCounter.password_failures,
                 AttemptCounter.code_failures,
+                AttemptCounter.second_factor_failures,
                 AttemptCounter.next_attempt_at,
                 AttemptCounter.next_password_attempt_at,
+                AttemptCounter.next_second_factor_attempt_at,
                 AttemptCounter.version,
             ).where(AttemptCounter.key == key)
         ).first()
@@ -129,10 +146,11 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
                 db_session.rollback()
             continue
         current = now()
-        if kind == PASSWORD:
-            own_failures, next_at = row.password_failures, row.next_password_attempt_at
-        else:
-            own_failures, next_at = row.code_failures, row.next_attempt_at
+        own_failures, next_at = {
+            PASSWORD: (row.password_failures, row.next_password_attempt_at),
+            CODE: (row.code_failures, row.next_attempt_at),
+            SECOND_FACTOR: (row.second_factor_failures, row.next_second_factor_attempt_at),
+        }[kind]
         if own_failures >= limits.max_consecutive_failures:
             db_session.rollback()
             return Throttled(retry_after_seconds=0, locked=True, kind=kind)
@@ -150,6 +168,11 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
             values["next_password_attempt_at"] = current + timedelta(
                 seconds=limits.delay_after(row.password_failures + 1)
             )
+        elif kind == SECOND_FACTOR:
+            values["second_factor_failures"] = row.second_factor_failures + 1
+            values["next_second_factor_attempt_at"] = current + timedelta(
+                seconds=limits.delay_after(row.second_factor_failures + 1)
+            )
         else:
             values["code_failures"] = row.code_failures + 1
         changed = db_session.execute(
@@ -161,6 +184,20 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
         if changed == 1:
             return None
     return Throttled(retry_after_seconds=1, locked=False, kind=kind)
+
+
+def clear_password_failures(db_session: Session, key: str) -> None:
+    """A right password that still needs a second factor: the password's own delay and cap
+    start again, the second factor's do not. Does not commit."""
+    db_session.execute(
+        update(AttemptCounter)
+        .where(AttemptCounter.key == key)
+        .values(
+            password_failures=0,
+            next_password_attempt_at=None,
+            version=AttemptCounter.version + 1,
+        )
+    )
 
 
 def clear_failures(db_session: Session, key: str, attempts: int = 1) -> int:
@@ -177,8 +214,10 @@ def clear_failures(db_session: Session, key: str, attempts: int = 1) -> int:
             failures=0,
             password_failures=0,
             code_failures=0,
+            second_factor_failures=0,
             next_attempt_at=None,
             next_password_attempt_at=None,
+            next_second_factor_attempt_at=None,
             version=AttemptCounter.version + 1,
         )
     )

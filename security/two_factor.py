@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from models import BackupCode, BackupCodeSet, PendingLogin, User, UserSession
 from security import events
 from security.accounts import CheckResult, _failed, _refused_by_counter
-from security.attempts import CODE, Limits, account_key, clear_failures
+from security.attempts import SECOND_FACTOR, Limits, account_key, clear_failures
 from security.backup_codes import Redemption, _derive, use_code_digest
 from security.clock import now
 from security.keys import Hasher
@@ -45,7 +45,7 @@ def _open_second_factor(
     """The account of the pending log-in, its counter key, and a refusal if the counter says so."""
     user = db_session.get(User, pending.user_id)
     key = account_key(user.id)
-    return user, key, _refused_by_counter(db_session, limits, user, key, CODE, what)
+    return user, key, _refused_by_counter(db_session, limits, user, key, SECOND_FACTOR, what)
 
 
 def finish_with_app(

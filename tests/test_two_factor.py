@@ -11,7 +11,7 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import func, select
 
 from extensions import db
-from models import BackupCode, PendingLogin, SecurityEvent, User, UserSession
+from models import AttemptCounter, BackupCode, PendingLogin, SecurityEvent, User, UserSession
 from security import clock
 from security.keys import Hasher, current_hasher
 from security.totp import (
@@ -273,19 +273,79 @@ def test_wrong_shapes_at_the_two_factor_step_are_not_counted(
     assert snapshot(app) == before
 
 
-def test_wrong_app_codes_share_the_account_counter(app, user, app_secret, at):
+def wrong_app_codes(secret: str, how_many: int) -> list[str]:
+    near = {app_code(secret, T0, s) for s in (-1, 0, 1)}
+    return [c for c in (f"{n:06d}" for n in range(how_many + 3)) if c not in near][:how_many]
+
+
+def test_wrong_app_codes_are_throttled_before_any_check(app, user, app_secret, at):
     person = Person(app.test_client())
     person.login()
-    wrong = [
-        c
-        for c in ("000000", "111111", "222222", "333333", "444444", "555555")
-        if c not in {app_code(app_secret, T0, s) for s in (-1, 0, 1)}
-    ]
-    bodies = [person.submit(TWO_FACTOR, {"code": c}).get_data(as_text=True) for c in wrong[:5]]
-    assert all("That code did not work" in body for body in bodies[:4])
-    assert "Too many failed attempts" in bodies[4]
+    wrong = wrong_app_codes(app_secret, 6)
+    bodies = [person.submit(TWO_FACTOR, {"code": c}).get_data(as_text=True) for c in wrong]
+    assert all("That code did not work" in body for body in bodies[:5])
+    assert "Too many failed attempts" in bodies[5]
+    assert count(app, SecurityEvent, SecurityEvent.kind == "app_code_failed") == 5
     good = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
     assert "Too many failed attempts" in good.get_data(as_text=True)
+
+
+def test_guessing_backup_codes_never_closes_the_owners_two_factor_log_in(
+    app, user, user_codes, app_secret, at
+):
+    """Checklist 29: someone without the password guesses codes on "Forgot password?" until the
+    code entry closes; the owner still logs in with the password and the app, the same minute."""
+    attacker = Person(app.test_client())
+    attacker.start_recovery("alice")
+    seconds = 0
+    for index in range(100):
+        body = attacker.enter_code(f"{index:08d}").get_data(as_text=True)
+        if "Try again in" in body:
+            # Wait out the back-off, as a patient attacker would, so every guess is counted.
+            seconds += 15 * 60
+            at(seconds)
+            attacker.enter_code(f"{index:08d}")
+    closed = attacker.enter_code(user_codes[0]).get_data(as_text=True)
+    assert "Code entry stays closed" in closed
+    when = at(seconds + 60)
+    owner = Person(app.test_client())
+    assert owner.login().location == TWO_FACTOR
+    response = owner.submit(TWO_FACTOR, {"code": app_code(app_secret, when)})
+    assert response.status_code == 302 and response.location == "/"
+    assert "There were 100 failed attempts" in owner.client.get("/").get_data(as_text=True)
+
+
+def test_mistyped_passwords_do_not_slow_the_app_code(app, user, app_secret, at):
+    owner = Person(app.test_client())
+    for n in range(5):
+        owner.login("alice", f"not my password {n}")
+    at(60)
+    assert owner.login().location == TWO_FACTOR
+    response = owner.submit(TWO_FACTOR, {"code": app_code(app_secret, T0, 2)})
+    assert response.location == "/"
+
+
+def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, at):
+    """Someone who has the password gets 100 guesses at the second factor, then the step
+    closes for everyone until an operator reopens it; the password log-in itself still answers."""
+    with app.app_context():
+        db.session.add(AttemptCounter(key=f"user:{user}", failures=99, second_factor_failures=99))
+        db.session.commit()
+    person = Person(app.test_client())
+    assert person.login().location == TWO_FACTOR
+    body = person.submit(TWO_FACTOR, {"code": wrong_app_codes(app_secret, 1)[0]})
+    assert "That code did not work" in body.get_data(as_text=True)
+    before = snapshot(app, ignore=("pending_logins",))
+    at(24 * 3600)
+    person = Person(app.test_client())
+    assert person.login().location == TWO_FACTOR
+    body = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0 + timedelta(days=1))})
+    text = body.get_data(as_text=True)
+    assert "This step stays closed until the site&#39;s administrator reopens the account" in text
+    assert count(app, UserSession) == 0
+    assert snapshot(app, ignore=("pending_logins", "attempt_counters")) == {
+        k: v for k, v in before.items() if k != "attempt_counters"
+    }
 
 
 def test_knowing_the_password_does_not_reset_the_counter_between_guesses(app, user, app_secret, at):
