@@ -43,7 +43,7 @@ serve: install
 test: install node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Refresh the README's pictures in static/img/screenshots/ (README and help page) from a real browser run.
+# Refresh the README's pictures in docs/screenshots/ (README and help page) from a real browser run.
 screenshots: install node_modules/.installed
 	SPAREKEY_REQUIRE_BROWSER=1 SPAREKEY_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -q
 

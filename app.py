@@ -120,6 +120,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(profile_bp)
 
 
+# Files the same for everyone, which a browser may keep; every other answer is no-store.
+PUBLIC_FILES = {"static", "tour.screenshot"}
 ALLOWED_DURING_PASSWORD_CHANGE = {"auth.new_password", "auth.logout", "static"}
 SECOND_FACTOR_ENDPOINTS = {"auth.two_factor", "auth.two_factor_backup_code", "static"}
 
@@ -158,7 +160,7 @@ def register_request_hooks(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         if request.is_secure:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        if request.endpoint != "static":
+        if request.endpoint not in PUBLIC_FILES:
             # Pages of a signed-in account never go into a cache, so Back after log-out shows
             # nothing and no code sheet survives on disk.
             response.headers["Cache-Control"] = "no-store"

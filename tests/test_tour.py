@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import PASSWORD, Person
 
 
@@ -60,4 +62,18 @@ def test_help_page_is_reachable_from_settings_and_log_in(person, user):
     help_page = person.client.get("/help/backup-codes/").get_data(as_text=True)
     for heading in ("Get your backup codes", "Use a backup code", "Why each code works only once"):
         assert heading in help_page
-    assert "static/img/screenshots/codes-sheet.png" in help_page
+    assert "/help/screenshots/codes-sheet.png" in help_page
+
+
+def test_the_help_pages_pictures_are_the_readmes_screenshots(client):
+    """Every picture the help page shows is served from docs/screenshots/, and nothing else is."""
+    help_page = client.get("/help/backup-codes/").get_data(as_text=True)
+    names = re.findall(r'src="/help/screenshots/([a-z-]+\.png)"', help_page)
+    assert len(names) == 4
+    for name in names:
+        with client.get(f"/help/screenshots/{name}") as response:
+            assert response.status_code == 200 and response.mimetype == "image/png"
+            assert response.data.startswith(b"\x89PNG")
+            assert "no-store" not in response.headers.get("Cache-Control", "")
+    for other in ("../../README.md", "..%2F..%2Fconfig.py", "decisions.md", "nothing.png"):
+        assert client.get(f"/help/screenshots/{other}").status_code == 404

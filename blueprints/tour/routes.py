@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from pathlib import Path
+
+from flask import abort, redirect, render_template, request, send_from_directory, url_for
 from flask_login import current_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -50,3 +52,14 @@ def exit_tour():
 @bp.route("/help/backup-codes/")
 def help_page():
     return render_template("tour/help.html")
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@bp.route("/help/screenshots/<name>")
+def screenshot(name: str):
+    """The help page's pictures: the README's screenshots, kept once in docs/screenshots/."""
+    if not name.endswith(".png"):
+        abort(404)
+    return send_from_directory(SCREENSHOTS, name, mimetype="image/png", max_age=3600)

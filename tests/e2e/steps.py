@@ -26,7 +26,7 @@ SHEET_CREATED = re.compile(r"\bCreated\s+(\d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC)"
 BLOCKING_IMPACTS = ("serious", "critical")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DOCS_SCREENSHOTS = REPO_ROOT / "static" / "img" / "screenshots"
+DOCS_SCREENSHOTS = REPO_ROOT / "docs" / "screenshots"
 # Screenshots kept for the README, taken at phone size; refreshed only when asked for.
 UPDATE_DOCS = os.environ.get("SPAREKEY_UPDATE_SCREENSHOTS") == "1"
 
@@ -57,7 +57,7 @@ class Checkpoints:
     folder: Path
     viewport: str
     axe_source: str | None = None
-    # Only the main journey refreshes static/img/screenshots/, at phone size, and only when asked.
+    # Only the main journey refreshes docs/screenshots/, at phone size, and only when asked.
     for_docs: bool = False
     taken: int = 0
     axe_findings: list[str] = field(default_factory=list)
