@@ -82,6 +82,8 @@ class Config:
     # Code and recovery pages send no Referer at all (Referrer-Policy: no-referrer), so Flask-WTF's
     # HTTPS Referer check would refuse their own forms. The CSRF token and SameSite=Lax remain.
     WTF_CSRF_SSL_STRICT = False
+    # No route answers OPTIONS (no cross-origin use): like TRACE or DELETE, it gets the 405 page.
+    PROVIDE_AUTOMATIC_OPTIONS = False
 
     RATELIMIT_STORAGE_URI = "memory://"
     # When the shared store (Redis) cannot be reached, each process counts on its own until it is

@@ -103,11 +103,20 @@ def clear_password_change_flag(db_session: Session, session_id: str) -> None:
     )
 
 
-def sessions_of(db_session: Session, user_id: int) -> list[UserSession]:
+def _live(timeouts: Timeouts):
+    """The condition a row must meet to be a live session now: the same rule as load_session."""
+    current = now()
+    return (UserSession.last_seen_at >= current - timedelta(seconds=timeouts.idle_seconds)) & (
+        UserSession.created_at >= current - timedelta(seconds=timeouts.absolute_seconds)
+    )
+
+
+def sessions_of(db_session: Session, user_id: int, timeouts: Timeouts) -> list[UserSession]:
+    """The account's live sessions, newest first; rows past a timeout are not shown."""
     return list(
         db_session.scalars(
             select(UserSession)
-            .where(UserSession.user_id == user_id)
+            .where(UserSession.user_id == user_id, _live(timeouts))
             .order_by(UserSession.last_seen_at.desc())
         )
     )
@@ -159,12 +168,7 @@ def prune_expired(db_session: Session, timeouts: Timeouts, pending_max_age_secon
     Returns how many of each went; the caller commits.
     """
     current = now()
-    sessions = db_session.execute(
-        delete(UserSession).where(
-            (UserSession.last_seen_at < current - timedelta(seconds=timeouts.idle_seconds))
-            | (UserSession.created_at < current - timedelta(seconds=timeouts.absolute_seconds))
-        )
-    ).rowcount
+    sessions = db_session.execute(delete(UserSession).where(~_live(timeouts))).rowcount
     pending = db_session.execute(
         delete(PendingLogin).where(
             PendingLogin.created_at < current - timedelta(seconds=pending_max_age_seconds)

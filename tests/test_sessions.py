@@ -76,6 +76,27 @@ def test_login_activity_lists_sessions_and_logs_out_others(app, user):
     assert sessions_count(app) == 1
 
 
+def test_login_activity_leaves_out_sessions_past_a_timeout(app, user, set_clock):
+    """A phone left idle is no longer a session: its cookie is refused, and the list agrees."""
+    phone, laptop = Person(app.test_client()), Person(app.test_client())
+    phone.login(
+        headers={
+            "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
+        }
+    )
+    set_clock(minutes=10)
+    laptop.login(
+        headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"}
+    )
+    page = laptop.client.get("/settings/security/sessions/").get_data(as_text=True)
+    assert "Mobile Safari on iOS" in page
+    set_clock(minutes=35)
+    page = laptop.client.get("/settings/security/sessions/").get_data(as_text=True)
+    assert "Mobile Safari on iOS" not in page and "This device" in page
+    assert sessions_count(app) == 2  # the row is still there until its cookie returns or prune
+    assert phone.client.get("/settings/").status_code == 302
+
+
 def test_log_out_one_session_by_its_public_id(app, user):
     laptop, phone = Person(app.test_client()), Person(app.test_client())
     laptop.login()
@@ -144,6 +165,8 @@ def test_unused_methods_and_unknown_pages(client):
     """Checklist 69/71."""
     assert client.open("/accounts/login/", method="TRACE").status_code == 405
     assert client.delete("/accounts/login/").status_code == 405
+    assert client.options("/accounts/login/").status_code == 405
+    assert client.options("/").status_code == 405
     response = client.get("/does/not/exist")
     assert response.status_code == 404 and "Page not found" in response.get_data(as_text=True)
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pyotp
+
 from tests.conftest import PASSWORD, Person
+from tests.test_two_factor import turn_on
 
 
 def start(person: Person, journey: str):
@@ -47,6 +50,27 @@ def test_use_journey_logs_out_first_and_exit_ends_it(app, person, user):
     response = person.submit("/accounts/login/", {"next": "/accounts/login/"}, action="/tour/exit/")
     assert response.location == "/accounts/login/"
     assert "Step 1 of 6" not in person.client.get("/accounts/login/").get_data(as_text=True)
+
+
+def test_use_journey_explains_the_app_step_instead_of_calling_it_a_wrong_turn(
+    app, person, user, user_codes
+):
+    """With an authentication app on, a right code leads to the app's code first: the tour says
+    why and offers nothing that would leave the half-finished recovery."""
+    secret = turn_on(app, user)
+    start(person, "use")
+    person.start_recovery("alice")
+    response = person.enter_code(user_codes[0])
+    assert response.location == "/accounts/two-factor/"
+    for page in ("/accounts/two-factor/", "/accounts/two-factor/backup-code/"):
+        text = person.client.get(page).get_data(as_text=True)
+        assert "This account also has an authentication app" in text, page
+        assert "You left the tour's path" not in text and "Back to step" not in text
+    code = pyotp.TOTP(secret).now()
+    response = person.submit("/accounts/two-factor/", {"code": code})
+    assert response.location == "/accounts/password/new/"
+    page = person.client.get(response.location).get_data(as_text=True)
+    assert "Step 6 of 6" in page
 
 
 def test_an_unknown_journey_goes_back_to_the_choice(person):

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from flask import (
     Response,
     abort,
+    current_app,
     flash,
     make_response,
     redirect,
@@ -267,7 +268,7 @@ def sessions():
         return redirect(url_for("settings.sessions"))
     if end_one.submit.data or end_others.submit.data:
         abort(400)
-    rows = sessions_of(db.session, current_user.id)
+    rows = sessions_of(db.session, current_user.id, current_app.extensions["sparekey_timeouts"])
     return render_template(
         "settings/sessions.html",
         rows=rows,

@@ -32,6 +32,9 @@ class Journey:
     # Where the person lands after the last step: the tour says "done" there.
     finish_page: str
     needs_login: bool
+    # Pages some people pass through between two steps (the two-factor step, for an account with
+    # an authentication app): the banner explains them instead of calling them a wrong turn.
+    side_pages: tuple[tuple[str, str], ...] = ()
 
     def first_index_on(self, page: str) -> int | None:
         return next((i for i, step in enumerate(self.steps) if step.page == page), None)
@@ -73,6 +76,13 @@ USE_A_CODE = Journey(
     ),
     finish_page="home",
     needs_login=False,
+    side_pages=(
+        (
+            "second-factor",
+            "This account also has an authentication app: enter its 6-digit code, or use a "
+            "second backup code if you do not have your phone. The tour goes on after that.",
+        ),
+    ),
 )
 
 JOURNEYS = {journey.key: journey for journey in (GET_CODES, USE_A_CODE)}
@@ -122,10 +132,11 @@ class Banner:
     """What the top of the page says about the tour."""
 
     journey: Journey
-    kind: str  # "on-path", "off-path", "log-in-first", "logged-in", "done"
+    kind: str  # "on-path", "side", "off-path", "log-in-first", "logged-in", "done"
     step_number: int = 0
     back_to: str = ""
     back_title: str = ""
+    note: str = ""
 
 
 PAGE_TITLES = {
@@ -167,6 +178,9 @@ def banner(page: str) -> Banner | None:
         state["at"] = index
         session.modified = True
         return Banner(journey, "on-path", step_number=index + 1)
+    side_note = dict(journey.side_pages).get(page)
+    if side_note is not None:
+        return Banner(journey, "side", step_number=state["at"] + 1, note=side_note)
     if not journey.needs_login and logged_in and state["at"] < journey.first_index_on(last_page):
         return Banner(journey, "logged-in", step_number=state["at"] + 1)
     step_page = journey.steps[state["at"]].page
