@@ -31,6 +31,7 @@ APP_TURNED_OFF = "app_turned_off"
 ACCOUNT_SECURED = "account_secured"
 CODE_CHECKED = "backup_code_checked"
 CODE_CHECK_FAILED = "backup_code_check_failed"
+APP_SETUP_FAILED = "app_setup_code_failed"
 
 DESCRIPTIONS = {
     SIGNED_UP: "Account created",
@@ -50,6 +51,7 @@ DESCRIPTIONS = {
     ACCOUNT_SECURED: "Account secured: every session ended, backup codes voided",
     CODE_CHECKED: "Saved backup code checked",
     CODE_CHECK_FAILED: "Checked a backup code that is not an unused code of the current set",
+    APP_SETUP_FAILED: "Wrong code while turning on the authentication app",
 }
 
 

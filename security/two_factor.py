@@ -8,10 +8,11 @@ from sqlalchemy.orm import Session
 from models import BackupCode, BackupCodeSet, PendingLogin, User, UserSession
 from security import events
 from security.accounts import CheckResult, _failed, _refused_by_counter
-from security.attempts import SECOND_FACTOR, Limits, account_key, clear_failures
+from security.attempts import PASSWORD, SECOND_FACTOR, Limits, account_key, clear_failures
 from security.backup_codes import Redemption, _derive, use_code_digest
 from security.clock import now
 from security.keys import Hasher
+from security.passwords import verify_password
 from security.totp import (
     accept_code,
     decrypt_secret,
@@ -23,6 +24,7 @@ from security.totp import (
 LOGIN = "login"
 RECOVERY = "recovery"
 FIRST_CODE_GONE = "first code gone"
+WRONG_SETUP_CODE = "wrong set-up code"
 
 
 def _spend_first_code(db_session: Session, pending: PendingLogin) -> tuple[bool, Redemption | None]:
@@ -129,6 +131,25 @@ def turn_on_app(db_session: Session, hasher: Hasher, user: User, code: str) -> b
     user.totp_last_step = step
     events.record_event(db_session, user.id, events.APP_TURNED_ON)
     return True
+
+
+def confirm_app_setup(
+    db_session: Session, hasher: Hasher, limits: Limits, user: User, password: str, code: str
+) -> CheckResult:
+    """Turn the app on with the password and the app's first code: one attempt of the password
+    kind, reserved before any hashing, covers both. A right password alone does not clear the
+    counter; only both right do (and the caller commits that with the new app)."""
+    key = account_key(user.id)
+    refused = _refused_by_counter(db_session, limits, user, key, PASSWORD, "app set-up")
+    if refused is not None:
+        return refused
+    if not verify_password(hasher, password, user.password_hash):
+        return _failed(db_session, user, events.CONFIRM_FAILED)
+    if not turn_on_app(db_session, hasher, user, code):
+        db_session.rollback()
+        _failed(db_session, user, events.APP_SETUP_FAILED)
+        return CheckResult(problem=WRONG_SETUP_CODE)
+    return CheckResult(user=user, failures_before=clear_failures(db_session, key))
 
 
 def turn_off_app(db_session: Session, user: User) -> None:

@@ -211,6 +211,56 @@ def test_a_code_from_the_previous_set_up_fails_after_a_reset(app, person, user, 
     assert "Your authentication app is on" in response.get_data(as_text=True)
 
 
+def test_wrong_set_up_codes_count_on_the_account_counter(app, person, user, at):
+    """The set-up form is one attempt of the account's counter, password and code together:
+    a right password with a wrong code is a failure, so the 6th try waits, even a right one."""
+    person.login()
+    _, key = start_setup(person)
+    near = {app_code(key, T0, s) for s in (-1, 0, 1)}
+    wrong = [c for c in (f"{n}{n}{n}{n}{n}{n}" for n in range(10)) if c not in near][:5]
+    for code in wrong:
+        body = person.submit(SETUP, {"code": code, "password": PASSWORD, "submit": "1"})
+        assert "That code did not match" in body.get_data(as_text=True)
+    assert count(app, SecurityEvent, SecurityEvent.kind == "app_setup_code_failed") == 5
+    body = person.submit(SETUP, {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"})
+    assert "Too many failed attempts" in body.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(User, user).totp_secret is None
+    at(2)
+    body = person.submit(SETUP, {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"})
+    assert "Your authentication app is on" in body.get_data(as_text=True)
+    events_page = person.client.get("/settings/security/events/").get_data(as_text=True)
+    assert "Wrong code while turning on the authentication app" in events_page
+
+
+def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_codes, at):
+    """App on with key A, turned off, on again with key B: a code from A no longer logs in."""
+    person.login()
+    _, key_a = start_setup(person)
+    person.submit(SETUP, {"code": app_code(key_a, T0), "password": PASSWORD, "submit": "1"})
+    with app.app_context():
+        assert db.session.get(User, user).totp_secret is not None
+    person.submit(APP, {"off-password": PASSWORD}, action=APP + "off/")
+    with app.app_context():
+        assert db.session.get(User, user).totp_secret is None
+    _, key_b = start_setup(person)
+    assert key_b != key_a
+    at(60)
+    body = person.submit(
+        SETUP, {"code": app_code(key_b, T0, 2), "password": PASSWORD, "submit": "1"}
+    )
+    assert body.status_code == 302 and body.location == "/settings/security/two-factor/"
+    person.logout()
+    at(120)
+    visitor = Person(app.test_client())
+    assert visitor.login().location == TWO_FACTOR
+    refused = visitor.submit(TWO_FACTOR, {"code": app_code(key_a, T0, 4)})
+    assert "That code did not work" in refused.get_data(as_text=True)
+    assert count(app, UserSession) == 0
+    response = visitor.submit(TWO_FACTOR, {"code": app_code(key_b, T0, 4)})
+    assert response.location == "/"
+
+
 def test_turning_off_needs_the_password(app, person, user, app_secret, at):
     person.login()
     person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})

@@ -54,11 +54,12 @@ from security.backup_codes import code_status, format_code, replace_code_set
 from security.sessions import end_other_sessions, end_session_by_public_id, sessions_of
 from security.totp import grouped, provisioning_uri, qr_svg
 from security.two_factor import (
+    WRONG_SETUP_CODE,
+    confirm_app_setup,
     pending_app_secret,
     secure_account,
     start_app_setup,
     turn_off_app,
-    turn_on_app,
 )
 
 HOW_TO_USE = [
@@ -311,18 +312,21 @@ def app_setup():
         return redirect(url_for("settings.app_status"))
     form = AppSetupForm()
     if form.submit.data and form.validate_on_submit():
-        result = confirm_password(
-            db.session, current_hasher(), current_limits(), current_user, form.password.data
+        result = confirm_app_setup(
+            db.session,
+            current_hasher(),
+            current_limits(),
+            current_user,
+            form.password.data,
+            form.code.data,
         )
-        message = refusal(result, WRONG_PASSWORD)
-        if message:
-            form.password.errors.append(message)
-        elif not turn_on_app(db.session, current_hasher(), current_user, form.code.data):
-            db.session.commit()
+        if result.problem == WRONG_SETUP_CODE:
             form.code.errors.append(
                 "That code did not match. Check that the app shows Sparekey and the time on "
                 "your phone is right, then type the newest code."
             )
+        elif message := refusal(result, WRONG_PASSWORD):
+            form.password.errors.append(message)
         else:
             db.session.commit()
             flash(
