@@ -13,7 +13,7 @@ from extensions import db
 from models import AttemptCounter, BackupCode, SecurityEvent
 from security import clock
 from security.attempts import Limits
-from tests.conftest import PASSWORD, Person
+from tests.conftest import PASSWORD, Person, csrf_from, make_user
 
 THROTTLED = "Too many failed attempts"
 CODE_PAGE = "/accounts/password/reset/backup-code/"
@@ -256,3 +256,39 @@ def test_per_ip_limit_ignores_forged_forwarding_headers(limited_app):
         for n in range(22)
     ]
     assert statuses[:20] == [200] * 20 and statuses[20:] == [429, 429]
+
+
+# Every other form that checks a secret, with its per-address limit per minute.
+LIMITED_FORMS = [
+    ("/accounts/password/reset/backup-code/", 20, False),
+    ("/accounts/two-factor/", 20, False),
+    ("/accounts/two-factor/backup-code/", 20, False),
+    ("/settings/security/two-factor/backup-codes/confirm/", 10, True),
+    ("/settings/security/two-factor/backup-codes/check/", 10, True),
+    ("/settings/security/password/", 10, True),
+    ("/settings/security/two-factor/app/setup/", 10, True),
+    ("/settings/security/two-factor/app/off/", 10, True),
+    ("/settings/security/secure/", 10, True),
+]
+
+
+@pytest.mark.parametrize(("path", "limit", "signed_in"), LIMITED_FORMS)
+def test_per_ip_limit_on_every_form_that_checks_a_secret(limited_app, path, limit, signed_in):
+    """Checklist 31: each of these forms answers 429 after its per-address limit in a minute,
+    whatever was sent; the page before the limit is the form's own answer, not a 429."""
+    person = Person(limited_app.test_client())
+    if signed_in:
+        make_user(limited_app)
+        assert person.login().status_code == 302
+    # One CSRF token serves every form of the session.
+    token_page = "/settings/" if signed_in else "/accounts/login/"
+    token = csrf_from(person.client.get(token_page).get_data(as_text=True))
+    statuses = [
+        person.client.post(path, data={"csrf_token": token, "code": "1"}).status_code
+        for _ in range(limit + 2)
+    ]
+    assert 429 not in statuses[:limit], statuses
+    assert statuses[limit:] == [429, 429]
+    assert "Too many requests" in person.client.post(path, data={"csrf_token": token}).get_data(
+        as_text=True
+    )

@@ -1,7 +1,8 @@
 """Fixtures for the browser tests: the app on a free port, Debian's Chromium, a tab per viewport.
 
-No browser (or no Playwright, or no axe-core) skips these tests with one line saying why, unless
-SPAREKEY_REQUIRE_BROWSER=1 is set (as in CI): then it is a failure.
+No browser (or no Playwright) skips these tests with one line saying why; no axe-core skips only
+the accessibility scan, again with one line. SPAREKEY_REQUIRE_BROWSER=1 (as in CI) makes either a
+failure.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ CHROMIUM_ARGS = [
 ]
 REQUIRE_BROWSER = os.environ.get("SPAREKEY_REQUIRE_BROWSER") == "1"
 READY_TIMEOUT_SECONDS = 15
+# Why the browser tests skip here (None: they run), and why the scan does (None: it runs).
+NO_BROWSER = pytest.StashKey[str | None]()
+NO_SCAN = pytest.StashKey[str]()
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -128,15 +132,27 @@ def launch_failure(error: Exception) -> str:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a browser, mark every selected browser test skipped: one line in the summary."""
+    """Find out once, before any test runs, whether this machine can start the browser."""
     here = Path(__file__).parent
     browser_tests = [item for item in items if here in item.path.parents]
     if not browser_tests or REQUIRE_BROWSER:
         return  # when required, the fixtures below fail each test with the reason
-    reason = why_no_browser()
+    config.stash[NO_BROWSER] = why_no_browser()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Without a browser, skip each browser test from this one line: `-rs` folds them into one."""
+    reason = item.config.stash.get(NO_BROWSER, None)
     if reason is not None:
-        for item in browser_tests:
-            item.add_marker(pytest.mark.skip(reason=reason))
+        pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Say once that the journeys ran without their accessibility scan."""
+    reason = config.stash.get(NO_SCAN, None)
+    if reason is not None:
+        terminalreporter.write_line(f"SKIPPED {reason}", yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")
@@ -162,11 +178,16 @@ def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="session")
-def axe_source() -> str:
-    if not AXE_SCRIPT.is_file():
-        missing = AXE_SCRIPT.relative_to(REPO_ROOT)
-        unavailable(f"no accessibility scan: {missing} is missing (run npm ci)")
-    return AXE_SCRIPT.read_text(encoding="utf-8")
+def axe_source(request: pytest.FixtureRequest) -> str | None:
+    """axe-core's script; None without it, so the journeys still run, only not scanned."""
+    if AXE_SCRIPT.is_file():
+        return AXE_SCRIPT.read_text(encoding="utf-8")
+    missing = AXE_SCRIPT.relative_to(REPO_ROOT)
+    reason = f"no accessibility scan: {missing} is missing (run npm ci)"
+    if REQUIRE_BROWSER:
+        pytest.fail(f"{reason} (SPAREKEY_REQUIRE_BROWSER=1 makes this a failure)", pytrace=False)
+    request.config.stash[NO_SCAN] = reason + "; the browser tests ran without it"
+    return None
 
 
 @pytest.fixture(params=list(VIEWPORTS))

@@ -90,7 +90,10 @@ class Checkpoints:
                 self.blocking.append(line + details)
 
     def write_axe_report(self) -> None:
-        report = "\n".join(self.axe_findings) or "No axe-core violations of any impact."
+        if self.axe_source is None:
+            report = "Not scanned: no axe-core here (or JavaScript off)."
+        else:
+            report = "\n".join(self.axe_findings) or "No axe-core violations of any impact."
         (self.folder / "axe-report.txt").write_text(report + "\n", encoding="utf-8")
 
 
