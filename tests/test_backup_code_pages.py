@@ -48,6 +48,58 @@ def test_each_page_links_to_the_next_by_its_contract_text(logged_in):
     assert "Confirm it's you" in client.get(CONFIRM).get_data(as_text=True)
 
 
+def element(html: str, tag: str, text: str, **attributes: str) -> bool:
+    """Whether `html` has a <tag> with these attributes whose visible text is exactly `text`."""
+    for match in re.finditer(rf"<{tag}\b([^>]*)>(.*?)</{tag}>", html, re.S):
+        attrs, inner = match.groups()
+        visible = re.sub(r"<[^>]+>", "", inner).strip()
+        wanted = all(
+            f'{name.rstrip("_").replace("_", "-")}="{value}"' in attrs
+            for name, value in attributes.items()
+        )
+        if visible == text and wanted:
+            return True
+    return False
+
+
+def test_every_row_of_the_page_table_by_its_visible_texts(client, user):
+    """DESIGN's page table, row by row, through the test client: labels, buttons, links."""
+    person = Person(client)
+    login = client.get("/accounts/login/").get_data(as_text=True)
+    # Row 1 (and R1): the log-in page.
+    assert element(login, "label", "Phone number, username, or email", for_="identifier")
+    assert element(login, "label", "Password", for_="password")
+    assert element(login, "button", "Log in", type="submit")
+    assert element(login, "button", "Forgot password?", formaction="/accounts/password/reset/")
+    assert element(login, "a", "Sign up", href="/accounts/signup/")
+    person.login()
+    profile = client.get("/alice/").get_data(as_text=True)
+    # Row 2: the bottom bar's right-most item is the profile picture, named Profile.
+    bar = re.search(r'<nav class="bottom-bar".*?</nav>', profile, re.S).group(0)
+    tabs = re.findall(r"<a\b[^>]*>", bar)
+    assert 'aria-label="Profile"' in tabs[-1] and 'href="/alice/"' in tabs[-1]
+    # Row 3: the Options button is the summary of a <details>: the menu opens without JavaScript.
+    menu = re.search(r"<details\b.*?</details>", profile, re.S).group(0)
+    assert re.search(r'<summary\b[^>]*aria-label="Options"', menu)
+    assert "<script" not in menu
+    # Row 4: the menu holds Settings and Log out (a POST form with its CSRF token).
+    assert element(menu, "a", "Settings", href="/settings/")
+    assert element(menu, "button", "Log out", type="submit")
+    assert 'action="/accounts/logout/"' in menu and 'name="csrf_token"' in menu
+    # Row 9: "Confirm it's you".
+    confirm = client.get(CONFIRM).get_data(as_text=True)
+    assert element(confirm, "h1", "Confirm it's you")
+    assert element(confirm, "label", "Password", for_="password")
+    assert element(confirm, "button", "Confirm", type="submit")
+    # Row 10: the sheet's actions; Print and Copy are buttons JavaScript reveals.
+    sheet = person.submit(CONFIRM, {"password": PASSWORD}).get_data(as_text=True)
+    actions = re.search(r'<div class="sheet-actions.*?</div>', sheet, re.S).group(0)
+    assert element(actions, "button", "Print", data_action="print")
+    assert element(actions, "button", "Copy", data_action="copy")
+    assert element(actions, "button", "Download", type="submit")
+    assert element(actions, "a", "Done", href=STATUS)
+
+
 def test_status_before_any_codes(logged_in):
     assert "Not set up" in logged_in.client.get("/settings/security/two-factor/").get_data(
         as_text=True
@@ -70,7 +122,9 @@ def test_confirming_the_password_shows_ten_numbered_codes_once(app, logged_in):
     with app.app_context():
         code_set = db.session.scalar(select(BackupCodeSet))
     assert code_set.public_id in html and "alice" in html
-    assert "Print" in html and "Download" in html and "Copy" in html and "Done" in html
+    for action in ("Print", "Download", "Copy"):
+        assert re.search(rf"<button\b[^>]*>{action}</button>", html), action
+    assert re.search(r'<a\b[^>]*href="/settings/security/two-factor/backup-codes/">Done</a>', html)
     # Checklist 6: no code appears on any page afterwards.
     for page in (
         "/",

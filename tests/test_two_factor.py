@@ -413,6 +413,34 @@ def test_knowing_the_password_does_not_reset_the_counter_between_guesses(app, us
     assert checked <= 5 and refused >= 2 and checked + refused == 7
 
 
+def test_the_two_factor_step_starts_a_new_session_cookie_and_csrf_token(
+    app, person, user, user_codes, app_secret, at
+):
+    """Checklist 56, for a log-in finished by the app, and for a recovery finished by a second
+    backup code: the tokens of the half-logged-in state are refused afterwards."""
+    for finish in ("app", "second backup code"):
+        person = Person(app.test_client())
+        if finish == "app":
+            assert person.login().location == TWO_FACTOR
+            page, code = TWO_FACTOR, app_code(app_secret, T0)
+        else:
+            person.start_recovery("alice")
+            assert person.enter_code(user_codes[0]).location == TWO_FACTOR
+            page, code = TWO_FACTOR_CODE, user_codes[1]
+        token_before = csrf_from(person.client.get(page).get_data(as_text=True))
+        cookie_before = person.client.get_cookie("session").value
+        response = person.client.post(page, data={"csrf_token": token_before, "code": code})
+        assert response.status_code == 302, finish
+        assert person.client.get_cookie("session").value != cookie_before
+        # A recovery goes on to the new password first; that page has a form of its own.
+        after_page = "/settings/" if finish == "app" else "/accounts/password/new/"
+        assert response.location in ("/", after_page)
+        after = person.client.get(after_page).get_data(as_text=True)
+        assert csrf_from(after) != token_before
+        refused = person.client.post("/accounts/logout/", data={"csrf_token": token_before})
+        assert refused.status_code == 400
+
+
 def test_the_two_factor_step_needs_the_password_step(app, person, user, app_secret, at):
     response = person.client.get(TWO_FACTOR)
     assert response.status_code == 302 and response.location == "/accounts/login/"
