@@ -54,6 +54,9 @@ def development_secret_key() -> str:
 class Config:
     """Settings shared by every environment."""
 
+    # Never the debugger, whatever FLASK_DEBUG says: Flask reads that variable when the app is
+    # made, and its interactive console runs code. Errors show the plain 500 page everywhere.
+    DEBUG = False
     SECRET_KEY: str | None = None
     # Optional pepper for password and backup-code digests; derived from SECRET_KEY if unset.
     PEPPER: str | None = None
@@ -126,7 +129,7 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    DEBUG = False
+    pass
 
 
 class TestConfig(Config):

@@ -15,11 +15,15 @@ NEW = "another fine passphrase"
 
 
 def test_the_whole_story_is_recorded_without_secrets(app, user, caplog):
-    """Checklist 14/75: one structured line per event, no password or code anywhere."""
+    """Checklist 14/75: one structured line per event, no password or code anywhere.
+
+    Checklist 38 (in the app; Sparekey sends no email): the owner's Security page shows the new
+    codes, the code used and the recovery."""
     caplog.set_level(logging.DEBUG)
     person = Person(app.test_client())
     person.login("alice", "wrong password!")
     person.login()
+    person.get_codes()
     codes = person.get_codes()
     person.logout()
     person.start_recovery("alice")
@@ -51,6 +55,8 @@ def test_the_whole_story_is_recorded_without_secrets(app, user, caplog):
     page = person.client.get("/settings/security/").get_data(as_text=True)
     assert "Account recovered with a backup code" in page
     assert "Backup code used (code #5, 9 left)" in page
+    events_page = person.client.get("/settings/security/events/").get_data(as_text=True)
+    assert events_page.count("New backup codes created") == 2
 
 
 def test_log_lines_escape_line_breaks(app, caplog):

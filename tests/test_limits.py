@@ -260,6 +260,7 @@ def test_per_ip_limit_ignores_forged_forwarding_headers(limited_app):
 
 # Every other form that checks a secret, with its per-address limit per minute.
 LIMITED_FORMS = [
+    ("/accounts/password/reset/", 20, False),
     ("/accounts/password/reset/backup-code/", 20, False),
     ("/accounts/two-factor/", 20, False),
     ("/accounts/two-factor/backup-code/", 20, False),

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.debug import DebuggedApplication
 
 from app import create_app
 from extensions import db
@@ -153,6 +154,35 @@ def test_cookie_flags_in_production(tmp_path, monkeypatch):
     cookie = response.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_production_runs_without_debug_and_without_a_console(tmp_path, monkeypatch):
+    """Checklist 71: debug off even when FLASK_DEBUG is set, no debugger console, and an error
+    inside a view is the plain 500 page."""
+    monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    app = create_app(
+        {"SPAREKEY_ENV": "production", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"}
+    )
+    assert app.debug is False and app.config["DEBUG"] is False
+    assert not isinstance(app.wsgi_app, DebuggedApplication)
+
+    @app.route("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    client = app.test_client()
+    for path in ("/console", "/console?__debugger__=yes&cmd=resource&f=style.css"):
+        # No debugger answers: /console is just a name, like any profile address.
+        response = client.get(path, follow_redirects=True)
+        body = response.get_data(as_text=True)
+        assert "Werkzeug" not in body and "Interactive Console" not in body
+        assert response.request.path in ("/accounts/login/", "/console/")
+    response = client.get("/boom")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500 and "Something went wrong" in body
+    assert "Traceback" not in body and "secret internals" not in body and "Werkzeug" not in body
+    assert "Server" not in response.headers
 
 
 def test_production_refuses_to_start_without_a_secret_key(monkeypatch):

@@ -497,6 +497,7 @@ def test_a_tampered_hidden_field_naming_another_user_is_ignored(
 
 
 def test_a_backup_code_instead_of_the_app(app, user, user_codes, app_secret, at):
+    """Checklist 38: the owner's other session is told a backup code was used."""
     laptop = Person(app.test_client())
     laptop.login()
     laptop.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})

@@ -136,6 +136,7 @@ def logout():
 
 
 @bp.route("/password/reset/", methods=["GET", "POST"])
+@limiter.limit("20/minute", methods=["POST"])
 @no_referrer
 def trouble():
     """The "Trouble logging in?" page, reached from the log-in form's "Forgot password?"."""
