@@ -99,6 +99,29 @@ def test_turn_on_the_app_from_its_qr_code_then_log_in_with_it(
     expect(page.get_by_text("You used backup code #4. 9 codes left.")).to_be_visible()
     expect(page.get_by_role("heading", name=f"Hi, {username}")).to_be_visible()
     check("logged-in-with-backup-code")
+    steps.log_out(page, username)
+
+    # The "Use a backup code" tour, for this account with an app: after the first code the
+    # tour explains the extra step instead of calling it a wrong turn, then goes on.
+    page.get_by_role("link", name="Show me how").first.click()
+    page.get_by_role("button", name="Start: Use a backup code").click()
+    page.get_by_label("Phone number, username, or email").fill(username)
+    page.get_by_role("button", name="Forgot password?").click()
+    page.get_by_role("button", name="Use a backup code").click()
+    page.get_by_label("Backup code").fill(codes[5])
+    page.get_by_role("button", name="Submit").click()
+    banner = page.get_by_role("region", name="Guided tour")
+    expect(banner).to_contain_text("This account also has an authentication app")
+    expect(banner.get_by_role("link")).to_have_count(0)
+    expect(banner.get_by_role("button", name="Exit tour")).to_be_visible()
+    check("tour-use-app-step")
+    page.get_by_role("link", name="Lost your phone too? Use a second backup code").click()
+    expect(banner).to_contain_text("This account also has an authentication app")
+    page.get_by_label("Backup code").fill(codes[6])
+    page.get_by_role("button", name="Submit").click()
+    note = page.get_by_role("note", name="Tour, step 6 of 6")
+    expect(note).to_contain_text("Choose a new password")
+    check("tour-use-after-app-step")
 
     check.write_axe_report()
     assert not check.blocking, "serious or critical accessibility problems:\n" + "\n".join(
