@@ -2,12 +2,15 @@
 how they fared in this run.
 
 Tests name their items in their docstrings ("Checklist 16", "Checklist 21/64"). Run with
-`python -m tests.checklist_report`; it runs those tests itself and writes the table.
+`python -m tests.checklist_report`; it runs those tests itself and writes the table. Items 73
+and 74 are proved by `python -m tests.security_scan` (sqlmap, pip-audit): their "Last run" is
+read from the result file that scan writes, when there is one.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -16,6 +19,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
+
+from tests.security_scan import FAILED, RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "security.md"
@@ -111,11 +116,31 @@ OTHER_PROOF = {
     "way back in without a password (docs/decisions.md). Tested as such in test_two_factor.py.",
     33: "Hashing work is proved equal by counting bcrypt calls; wall-clock timing belongs to "
     "bench/, not to assertions on a shared machine.",
-    38: "In-app only: Sparekey sends no email. The events page and the code-use notice show it.",
     73: "Only the ORM and bound parameters reach the database; `make security` runs sqlmap "
-    "against the log-in, sign-up and recovery forms of a running server.",
+    "against the log-in, sign-up and recovery (name and backup-code) forms of a running server.",
     74: "`make security` runs pip-audit on the pinned requirements.",
 }
+
+# Items whose "Last run" is the outcome of a tool of `make security`'s scan.
+SCANNED_BY = {73: "sqlmap", 74: "pip-audit"}
+
+
+def scan_results() -> dict | None:
+    """What the last `python -m tests.security_scan` wrote, or None when there is nothing."""
+    try:
+        return json.loads(RESULTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def scan_outcome(scan: dict | None, tool: str) -> tuple[str, bool]:
+    """The "Last run" cell of an item proved by `tool`, and whether that outcome is a failure."""
+    result = (scan or {}).get("tools", {}).get(tool)
+    if not result:
+        return f"no {tool} result: this report was written without `make security`'s scan", False
+    status, summary = result.get("status", "unknown"), result.get("summary", "")
+    cell = f"{status}, {scan.get('date', 'undated')}: {summary}".replace("|", "\\|")
+    return cell, status == FAILED
 
 
 def tests_by_item() -> dict[int, list[str]]:
@@ -171,12 +196,14 @@ def main() -> int:
     found = tests_by_item()
     node_ids = sorted({node_id for ids in found.values() for node_id in ids})
     outcomes = run(node_ids)
+    scan = scan_results()
     lines = [
         "# Security checklist: what applies and what proves it",
         "",
         "Written by `python -m tests.checklist_report` (run by `make security`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Each test names its item in its docstring; "
-        '"Last run" is that test\'s result in the run that wrote this page.',
+        '"Last run" is that test\'s result in the run that wrote this page; for items 73 and 74 '
+        "it is the outcome of `make security`'s scan (`tests/security_scan.py`) before it.",
         "",
         "| # | Requirement | Applies | Proved by | Last run |",
         "|---|---|---|---|---|",
@@ -193,6 +220,9 @@ def main() -> int:
         else:
             proof = OTHER_PROOF.get(number, "**no test yet**")
             last = "n/a"
+            if number in SCANNED_BY:
+                last, scan_failed = scan_outcome(scan, SCANNED_BY[number])
+                failed += scan_failed
             applies = "differs" if number == 10 else "yes"
         lines.append(f"| {number} | {requirement} | {applies} | {proof} | {last} |")
     missing = [n for n in ITEMS if n not in found and n not in OTHER_PROOF]
