@@ -27,6 +27,14 @@ CODE = "code"
 # "Forgot password?" never closes the owner's two-factor log-in.
 SECOND_FACTOR = "second factor"
 
+# Each kind's own count of failures (its cap) and the column holding when it may try next. The
+# code kind's wait is `next_attempt_at`, which grows with every failure of the account.
+KIND_COLUMNS = {
+    PASSWORD: ("password_failures", "next_password_attempt_at"),
+    CODE: ("code_failures", "next_attempt_at"),
+    SECOND_FACTOR: ("second_factor_failures", "next_second_factor_attempt_at"),
+}
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -99,17 +107,12 @@ def prune_unknown_name_counters(db_session: Session, limits: Limits) -> int:
     accounts are never pruned: they are one row per account. The caller commits.
     """
     cutoff = now() - UNKNOWN_NAME_RETENTION
-    return db_session.execute(
-        delete(AttemptCounter).where(
-            AttemptCounter.key.startswith("name:"),
-            (AttemptCounter.next_attempt_at.is_(None)) | (AttemptCounter.next_attempt_at < cutoff),
-            (AttemptCounter.next_password_attempt_at.is_(None))
-            | (AttemptCounter.next_password_attempt_at < cutoff),
-            AttemptCounter.code_failures < limits.max_consecutive_failures,
-            AttemptCounter.password_failures < limits.max_consecutive_failures,
-            AttemptCounter.second_factor_failures < limits.max_consecutive_failures,
-        )
-    ).rowcount
+    conditions = [AttemptCounter.key.startswith("name:")]
+    for count_column, wait_column in KIND_COLUMNS.values():
+        wait = getattr(AttemptCounter, wait_column)
+        conditions.append(wait.is_(None) | (wait < cutoff))
+        conditions.append(getattr(AttemptCounter, count_column) < limits.max_consecutive_failures)
+    return db_session.execute(delete(AttemptCounter).where(*conditions)).rowcount
 
 
 def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) -> Throttled | None:
@@ -125,16 +128,13 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
       close the owner's two-factor log-in.
     Every attempt also counts in `failures`, and any success on the account opens all three.
     """
+    count_column, wait_column = KIND_COLUMNS[kind]
     for _ in range(20):
         row = db_session.execute(
             select(
                 AttemptCounter.failures,
-                AttemptCounter.password_failures,
-                AttemptCounter.code_failures,
-                AttemptCounter.second_factor_failures,
-                AttemptCounter.next_attempt_at,
-                AttemptCounter.next_password_attempt_at,
-                AttemptCounter.next_second_factor_attempt_at,
+                getattr(AttemptCounter, count_column).label("own_failures"),
+                getattr(AttemptCounter, wait_column).label("next_at"),
                 AttemptCounter.version,
             ).where(AttemptCounter.key == key)
         ).first()
@@ -146,11 +146,7 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
                 db_session.rollback()
             continue
         current = now()
-        own_failures, next_at = {
-            PASSWORD: (row.password_failures, row.next_password_attempt_at),
-            CODE: (row.code_failures, row.next_attempt_at),
-            SECOND_FACTOR: (row.second_factor_failures, row.next_second_factor_attempt_at),
-        }[kind]
+        own_failures, next_at = row.own_failures, row.next_at
         if own_failures >= limits.max_consecutive_failures:
             db_session.rollback()
             return Throttled(retry_after_seconds=0, locked=True, kind=kind)
@@ -162,19 +158,12 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
             "failures": row.failures + 1,
             "next_attempt_at": current + timedelta(seconds=limits.delay_after(row.failures + 1)),
             "version": row.version + 1,
+            count_column: own_failures + 1,
         }
-        if kind == PASSWORD:
-            values["password_failures"] = row.password_failures + 1
-            values["next_password_attempt_at"] = current + timedelta(
-                seconds=limits.delay_after(row.password_failures + 1)
-            )
-        elif kind == SECOND_FACTOR:
-            values["second_factor_failures"] = row.second_factor_failures + 1
-            values["next_second_factor_attempt_at"] = current + timedelta(
-                seconds=limits.delay_after(row.second_factor_failures + 1)
-            )
-        else:
-            values["code_failures"] = row.code_failures + 1
+        if wait_column != "next_attempt_at":
+            # Password and second factor wait on their own failures (the code kind, set above,
+            # on every failure of the account).
+            values[wait_column] = current + timedelta(seconds=limits.delay_after(own_failures + 1))
         changed = db_session.execute(
             update(AttemptCounter)
             .where(AttemptCounter.key == key, AttemptCounter.version == row.version)
@@ -207,18 +196,8 @@ def clear_failures(db_session: Session, key: str, attempts: int = 1) -> int:
     factor followed the password). Does not commit: the caller commits it with the log-in.
     """
     failures = db_session.scalar(select(AttemptCounter.failures).where(AttemptCounter.key == key))
-    db_session.execute(
-        update(AttemptCounter)
-        .where(AttemptCounter.key == key)
-        .values(
-            failures=0,
-            password_failures=0,
-            code_failures=0,
-            second_factor_failures=0,
-            next_attempt_at=None,
-            next_password_attempt_at=None,
-            next_second_factor_attempt_at=None,
-            version=AttemptCounter.version + 1,
-        )
-    )
+    values = {"failures": 0, "version": AttemptCounter.version + 1}
+    for count_column, wait_column in KIND_COLUMNS.values():
+        values |= {count_column: 0, wait_column: None}
+    db_session.execute(update(AttemptCounter).where(AttemptCounter.key == key).values(values))
     return max((failures or 0) - attempts, 0)
