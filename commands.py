@@ -80,7 +80,7 @@ def demo_account(reset: bool = False) -> User:
         user.avatar = DEMO_PROFILE["avatar"]
         user.totp_secret = user.totp_pending_secret = None
         user.totp_enabled_at = user.totp_last_step = None
-        user.code_notice_event_id = user.code_notice_session_id = None
+        user.clear_code_notice()
         for model in (BackupCode, BackupCodeSet, UserSession, PendingLogin, SecurityEvent):
             db.session.execute(delete(model).where(model.user_id == user.id))
         db.session.execute(delete(AttemptCounter).where(AttemptCounter.key == account_key(user.id)))

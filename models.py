@@ -49,6 +49,11 @@ class User(UserMixin, db.Model):
     # The cookie's token for that row (the row itself stores only its SHA-256).
     session_token = None
 
+    def clear_code_notice(self) -> None:
+        """Stop showing the "A backup code was used" notice (dismissed, or the account secured)."""
+        self.code_notice_event_id = None
+        self.code_notice_session_id = None
+
     def get_id(self) -> str:
         # Flask-Login stores the session token, not the user id: deleting the row logs out.
         if self.session_token is None:

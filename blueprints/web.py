@@ -9,8 +9,7 @@ from flask import current_app, make_response, session
 from flask_login import login_user
 
 from extensions import db
-from models import PendingLogin, User
-from security import events
+from models import PendingLogin, SecurityEvent, User
 from security.accounts import CheckResult
 from security.attempts import Limits
 from security.client import client_ip, client_user_agent
@@ -90,12 +89,11 @@ def drop_pending() -> None:
         db.session.commit()
 
 
-def show_code_notice_elsewhere(user: User) -> None:
+def show_code_notice_elsewhere(user: User, event: SecurityEvent) -> None:
     """After a backup code is used, every other session shows who used it until dismissed."""
-    event = events.latest_event(db.session, user.id, events.CODE_USED)
-    if event is not None:
-        user.code_notice_event_id = event.id
-        user.code_notice_session_id = user.current_session.id
+    db.session.flush()  # the event's id
+    user.code_notice_event_id = event.id
+    user.code_notice_session_id = user.current_session.id
 
 
 def refusal(result: CheckResult, wrong_secret: str) -> str | None:

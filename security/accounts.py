@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import User
+from models import SecurityEvent, User
 from security import events
 from security.attempts import (
     CODE,
@@ -142,6 +142,8 @@ class CheckResult:
     first_code_digest: str | None = None
     # A refusal with its own message (not a wrong secret).
     problem: str | None = None
+    # The "backup code used" event of this success (the last one, when two codes were used).
+    code_event: SecurityEvent | None = None
 
     @property
     def ok(self) -> bool:
@@ -239,9 +241,10 @@ def recover_with_backup_code(
     if redemption is None or user is None:
         return _failed(db_session, user, events.CODE_FAILED)
     failures_before = clear_failures(db_session, key)
-    detail = f"code #{redemption.number}, {redemption.codes_left} left"
-    events.record_event(db_session, user.id, events.CODE_USED, detail)
-    return CheckResult(user=user, failures_before=failures_before, redemption=redemption)
+    event = record_code_use(db_session, user.id, redemption)
+    return CheckResult(
+        user=user, failures_before=failures_before, redemption=redemption, code_event=event
+    )
 
 
 def use_own_backup_code(
@@ -256,9 +259,20 @@ def use_own_backup_code(
     if redemption is None:
         return _failed(db_session, user, events.CODE_FAILED)
     failures_before = clear_failures(db_session, key)
-    detail = f"code #{redemption.number}, {redemption.codes_left} left"
-    events.record_event(db_session, user.id, events.CODE_USED, detail)
-    return CheckResult(user=user, failures_before=failures_before, redemption=redemption)
+    event = record_code_use(db_session, user.id, redemption)
+    return CheckResult(
+        user=user, failures_before=failures_before, redemption=redemption, code_event=event
+    )
+
+
+def record_code_use(db_session: Session, user_id: int, redemption: Redemption) -> SecurityEvent:
+    """The "backup code used" event: which code, and how many are left. The caller commits."""
+    return events.record_event(
+        db_session,
+        user_id,
+        events.CODE_USED,
+        f"code #{redemption.number}, {redemption.codes_left} left",
+    )
 
 
 def set_new_password(db_session: Session, hasher: Hasher, user: User, password: str) -> None:

@@ -87,15 +87,6 @@ def record_event(
     return event
 
 
-def latest_event(db_session: Session, user_id: int, kind: str) -> SecurityEvent | None:
-    return db_session.scalar(
-        select(SecurityEvent)
-        .where(SecurityEvent.user_id == user_id, SecurityEvent.kind == kind)
-        .order_by(SecurityEvent.id.desc())
-        .limit(1)
-    )
-
-
 def recent_events(db_session: Session, user_id: int, limit: int = 50) -> list[SecurityEvent]:
     return list(
         db_session.scalars(

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from models import BackupCode, BackupCodeSet, PendingLogin, User, UserSession
 from security import events
-from security.accounts import CheckResult, _failed, _refused_by_counter
+from security.accounts import CheckResult, _failed, _refused_by_counter, record_code_use
 from security.attempts import PASSWORD, SECOND_FACTOR, Limits, account_key, clear_failures
 from security.backup_codes import Redemption, _derive, use_code_digest
 from security.clock import now
@@ -65,9 +65,10 @@ def finish_with_app(
         return CheckResult(problem=FIRST_CODE_GONE)
     # The password (or the first code) and this code were both counted in advance.
     failures_before = clear_failures(db_session, key, attempts=2)
-    if first is not None:
-        _record_code_use(db_session, user.id, first)
-    return CheckResult(user=user, failures_before=failures_before, redemption=first)
+    event = record_code_use(db_session, user.id, first) if first is not None else None
+    return CheckResult(
+        user=user, failures_before=failures_before, redemption=first, code_event=event
+    )
 
 
 def finish_with_backup_code(
@@ -91,20 +92,15 @@ def finish_with_backup_code(
     failures_before = clear_failures(db_session, key, attempts=2)
     if first is not None:
         # Spent after the second one, so its count of codes left is the final one.
-        _record_code_use(db_session, user.id, first)
+        record_code_use(db_session, user.id, first)
         redemption = Redemption(number=redemption.number, codes_left=first.codes_left)
-    _record_code_use(db_session, user.id, redemption)
+    event = record_code_use(db_session, user.id, redemption)
     return CheckResult(
-        user=user, failures_before=failures_before, redemption=redemption, first_redemption=first
-    )
-
-
-def _record_code_use(db_session: Session, user_id: int, redemption: Redemption) -> None:
-    events.record_event(
-        db_session,
-        user_id,
-        events.CODE_USED,
-        f"code #{redemption.number}, {redemption.codes_left} left",
+        user=user,
+        failures_before=failures_before,
+        redemption=redemption,
+        first_redemption=first,
+        code_event=event,
     )
 
 
@@ -166,6 +162,5 @@ def secure_account(db_session: Session, user: User) -> None:
     db_session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     db_session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     db_session.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user.id))
-    user.code_notice_event_id = None
-    user.code_notice_session_id = None
+    user.clear_code_notice()
     events.record_event(db_session, user.id, events.ACCOUNT_SECURED)

@@ -194,7 +194,7 @@ def _after_code_use(result: CheckResult) -> None:
         flash(_codes_used_message(result), "success")
         if result.redemption.codes_left <= LOW_CODES_WARNING:
             flash("You are running out of backup codes. Get new ones in Settings.", "warning")
-        show_code_notice_elsewhere(result.user)
+        show_code_notice_elsewhere(result.user, result.code_event)
 
 
 def _finish_recovery(result: CheckResult):

@@ -363,8 +363,7 @@ def app_turn_off():
 @bp.route("/security/notice/dismiss/", methods=["POST"])
 def dismiss_code_notice():
     if DismissForm().validate_on_submit():
-        current_user.code_notice_event_id = None
-        current_user.code_notice_session_id = None
+        current_user.clear_code_notice()
         db.session.commit()
     return redirect(
         request.referrer if safe_next(_path_of(request.referrer)) else url_for("profile.home")
