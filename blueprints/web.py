@@ -6,16 +6,18 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import current_app, make_response, session
-from flask_login import login_user
+from flask_login import current_user, login_user, logout_user
 
 from extensions import db
 from models import PendingLogin, SecurityEvent, User
+from security import events
 from security.accounts import CheckResult
 from security.attempts import Limits
 from security.client import client_ip, client_user_agent
 from security.keys import current_hasher
 from security.sessions import (
     end_pending_login,
+    end_session,
     load_pending_login,
     start_pending_login,
     start_session,
@@ -34,6 +36,7 @@ __all__ = [
     "safe_next",
     "show_code_notice_elsewhere",
     "sign_in",
+    "sign_out",
 ]
 
 
@@ -62,6 +65,16 @@ def sign_in(user: User, must_change_password: bool = False) -> None:
     user.current_session = row
     user.session_token = token
     login_user(user)
+
+
+def sign_out(detail: str = "") -> None:
+    """End this browser's server-side session (a copy of its cookie dies with it), record it,
+    and empty the cookie. Commits."""
+    end_session(db.session, current_user.current_session.id)
+    events.record_event(db.session, current_user.id, events.LOGGED_OUT, detail)
+    db.session.commit()
+    logout_user()
+    clear_session()
 
 
 PENDING_KEY = "pending_login"

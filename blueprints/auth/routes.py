@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 
 from blueprints.auth import bp
 from blueprints.auth.forms import (
@@ -17,7 +17,6 @@ from blueprints.auth.forms import (
 from blueprints.web import (
     PENDING_KEY,
     begin_second_factor,
-    clear_session,
     current_hasher,
     current_limits,
     current_pending,
@@ -27,6 +26,7 @@ from blueprints.web import (
     safe_next,
     show_code_notice_elsewhere,
     sign_in,
+    sign_out,
 )
 from extensions import db, limiter
 from security import events
@@ -40,7 +40,7 @@ from security.accounts import (
     set_new_password,
 )
 from security.backup_codes import LOW_CODES_WARNING
-from security.sessions import clear_password_change_flag, end_other_sessions, end_session
+from security.sessions import clear_password_change_flag, end_other_sessions
 from security.two_factor import (
     FIRST_CODE_GONE,
     LOGIN,
@@ -125,12 +125,7 @@ def login():
 @bp.route("/logout/", methods=["POST"])
 @login_required
 def logout():
-    user_id = current_user.id
-    end_session(db.session, current_user.current_session.id)
-    events.record_event(db.session, user_id, events.LOGGED_OUT)
-    db.session.commit()
-    logout_user()
-    clear_session()
+    sign_out()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 

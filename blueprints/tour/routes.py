@@ -5,16 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import abort, redirect, render_template, request, send_from_directory, url_for
-from flask_login import current_user, logout_user
-from flask_wtf import FlaskForm
+from flask_login import current_user
 from sqlalchemy import select
 
 from blueprints.tour import bp, journeys
-from blueprints.web import clear_session, safe_next
+from blueprints.web import safe_next, sign_out
 from extensions import db
 from models import User
-from security import events
-from security.sessions import end_session
 
 
 @bp.route("/tour/")
@@ -26,17 +23,12 @@ def choose():
 
 @bp.route("/tour/start/", methods=["POST"])
 def start():
-    FlaskForm().validate_on_submit()  # the CSRF check already ran; nothing else to read
     journey = journeys.JOURNEYS.get(request.form.get("journey", ""))
     if journey is None:
         return redirect(url_for("tour.choose"))
     if not journey.needs_login and current_user.is_authenticated:
         # "Use a backup code" starts where a locked-out person stands: logged out.
-        end_session(db.session, current_user.current_session.id)
-        events.record_event(db.session, current_user.id, events.LOGGED_OUT, "to take the tour")
-        db.session.commit()
-        logout_user()
-        clear_session()
+        sign_out("to take the tour")
     journeys.start(journey.key)
     if journey.needs_login and current_user.is_authenticated:
         return redirect(url_for("profile.home"))
