@@ -27,7 +27,6 @@ SET_ID_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 SET_ID_LENGTH = 4
 
 _SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")
-_EIGHT_ASCII_DIGITS = re.compile(r"[0-9]{8}")
 
 
 class CodeFormatError(ValueError):
@@ -72,16 +71,39 @@ def format_code(code: str) -> str:
     return f"{code[:4]} {code[4:]}"
 
 
+def typed_digits(
+    raw: str | None,
+    digits: int,
+    max_length: int,
+    error: type[CodeFormatError],
+    messages: tuple[str, str, str],
+) -> str:
+    """The rule for every typed code: spaces and dashes dropped, then exactly `digits` ASCII
+    digits. Otherwise `error` with the message for empty, too long, or the wrong shape."""
+    empty, too_long, wrong_shape = messages
+    if raw is None or not raw.strip():
+        raise error(empty)
+    if len(raw) > max_length:
+        raise error(too_long)
+    compact = _SEPARATORS.sub("", raw)
+    if not re.fullmatch(rf"[0-9]{{{digits}}}", compact):
+        raise error(wrong_shape)
+    return compact
+
+
 def normalise_code_input(raw: str | None) -> str:
     """Drop spaces and dashes; accept exactly eight ASCII digits, or raise CodeFormatError."""
-    if raw is None or not raw.strip():
-        raise CodeFormatError("Enter a backup code.")
-    if len(raw) > MAX_INPUT_LENGTH:
-        raise CodeFormatError("That is too long for a backup code. A code has 8 digits.")
-    compact = _SEPARATORS.sub("", raw)
-    if not _EIGHT_ASCII_DIGITS.fullmatch(compact):
-        raise CodeFormatError("A backup code is 8 digits, like 1234 5678.")
-    return compact
+    return typed_digits(
+        raw,
+        CODE_DIGITS,
+        MAX_INPUT_LENGTH,
+        CodeFormatError,
+        (
+            "Enter a backup code.",
+            "That is too long for a backup code. A code has 8 digits.",
+            "A backup code is 8 digits, like 1234 5678.",
+        ),
+    )
 
 
 def code_digest(hasher: Hasher, code: str, salt: str) -> str:

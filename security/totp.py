@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import re
 from datetime import datetime
 
 import pyotp
@@ -13,6 +12,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from models import User
+from security.backup_codes import CodeFormatError, typed_digits
 from security.keys import Hasher
 
 ISSUER = "Sparekey"
@@ -22,11 +22,8 @@ DIGITS = 6
 DRIFT_STEPS = 1
 MAX_INPUT_LENGTH = 20
 
-_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015]")
-_SIX_ASCII_DIGITS = re.compile(r"[0-9]{6}")
 
-
-class TotpFormatError(ValueError):
+class TotpFormatError(CodeFormatError):
     """The input is not shaped like an app code; it is not counted as a guess."""
 
 
@@ -66,14 +63,18 @@ def qr_svg(uri: str) -> str:
 
 
 def normalise_totp_input(raw: str | None) -> str:
-    if raw is None or not raw.strip():
-        raise TotpFormatError("Enter the 6-digit code from your authentication app.")
-    if len(raw) > MAX_INPUT_LENGTH:
-        raise TotpFormatError("That is too long. The code from your app has 6 digits.")
-    compact = _SEPARATORS.sub("", raw)
-    if not _SIX_ASCII_DIGITS.fullmatch(compact):
-        raise TotpFormatError("The code from your app is 6 digits, like 123 456.")
-    return compact
+    """Drop spaces and dashes; accept exactly six ASCII digits, or raise TotpFormatError."""
+    return typed_digits(
+        raw,
+        DIGITS,
+        MAX_INPUT_LENGTH,
+        TotpFormatError,
+        (
+            "Enter the 6-digit code from your authentication app.",
+            "That is too long. The code from your app has 6 digits.",
+            "The code from your app is 6 digits, like 123 456.",
+        ),
+    )
 
 
 def time_step(at: datetime) -> int:

@@ -18,7 +18,7 @@ from security.accounts import (
 )
 from security.backup_codes import CodeFormatError, normalise_code_input
 from security.passwords import MAX_LENGTH, password_problem
-from security.totp import TotpFormatError, normalise_totp_input
+from security.totp import normalise_totp_input
 
 IDENTIFIER_LABEL = "Phone number, username, or email"
 
@@ -119,45 +119,46 @@ class TroubleForm(FlaskForm):
     use_backup_code = SubmitField("Use a backup code")
 
 
+# A typed one-time code: phones offer a digit keyboard and the code from a text or an app.
+ONE_TIME_CODE_INPUT = {
+    "autocomplete": "one-time-code",
+    "inputmode": "numeric",
+    "autocapitalize": "none",
+    "spellcheck": "false",
+}
+
+
+def _normalised(field, normalise) -> None:
+    """Replace the field's text by its normal form, or fail with the normaliser's message."""
+    try:
+        field.data = normalise(field.data)
+    except CodeFormatError as error:
+        raise ValidationError(str(error)) from error
+
+
 class BackupCodeForm(FlaskForm):
     code = StringField(
         "Backup code",
         validators=[DataRequired("Enter a backup code.")],
-        render_kw={
-            "autocomplete": "one-time-code",
-            "inputmode": "numeric",
-            "autocapitalize": "none",
-            "spellcheck": "false",
-        },
+        render_kw=ONE_TIME_CODE_INPUT,
         description="8 digits from your backup code sheet, like 1234 5678.",
     )
     submit = SubmitField("Submit")
 
     def validate_code(self, field) -> None:
-        try:
-            field.data = normalise_code_input(field.data)
-        except CodeFormatError as error:
-            raise ValidationError(str(error)) from error
+        _normalised(field, normalise_code_input)
 
 
 class AppCodeForm(FlaskForm):
     code = StringField(
         "6-digit code",
         validators=[DataRequired("Enter the 6-digit code from your authentication app.")],
-        render_kw={
-            "autocomplete": "one-time-code",
-            "inputmode": "numeric",
-            "autocapitalize": "none",
-            "spellcheck": "false",
-        },
+        render_kw=ONE_TIME_CODE_INPUT,
     )
     submit = SubmitField("Confirm")
 
     def validate_code(self, field) -> None:
-        try:
-            field.data = normalise_totp_input(field.data)
-        except TotpFormatError as error:
-            raise ValidationError(str(error)) from error
+        _normalised(field, normalise_totp_input)
 
 
 class NewPasswordForm(FlaskForm):
