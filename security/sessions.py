@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -21,6 +21,14 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 class Timeouts:
     idle_seconds: int
     absolute_seconds: int
+
+    def oldest_live(self, current: datetime) -> tuple[datetime, datetime]:
+        """(last seen, created): a session seen before the first or made before the second is
+        over. The one rule for a request, the sessions list and the prune."""
+        return (
+            current - timedelta(seconds=self.idle_seconds),
+            current - timedelta(seconds=self.absolute_seconds),
+        )
 
 
 def token_digest(token: str) -> str:
@@ -63,9 +71,8 @@ def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSes
     if row is None:
         return None
     current = now()
-    idle = current - row.last_seen_at > timedelta(seconds=timeouts.idle_seconds)
-    too_old = current - row.created_at > timedelta(seconds=timeouts.absolute_seconds)
-    if idle or too_old:
+    seen_after, created_after = timeouts.oldest_live(current)
+    if row.last_seen_at < seen_after or row.created_at < created_after:
         db_session.delete(row)
         db_session.commit()
         return None
@@ -104,11 +111,9 @@ def clear_password_change_flag(db_session: Session, session_id: str) -> None:
 
 
 def _live(timeouts: Timeouts):
-    """The condition a row must meet to be a live session now: the same rule as load_session."""
-    current = now()
-    return (UserSession.last_seen_at >= current - timedelta(seconds=timeouts.idle_seconds)) & (
-        UserSession.created_at >= current - timedelta(seconds=timeouts.absolute_seconds)
-    )
+    """The condition a row must meet to be a live session now, in SQL."""
+    seen_after, created_after = timeouts.oldest_live(now())
+    return (UserSession.last_seen_at >= seen_after) & (UserSession.created_at >= created_after)
 
 
 def sessions_of(db_session: Session, user_id: int, timeouts: Timeouts) -> list[UserSession]:
