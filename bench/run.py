@@ -21,9 +21,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,7 +43,6 @@ PASSWORD_COST = 12
 CODE_COST = 10
 SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
 ROUNDS = 2
-CODE_PAGE = "/accounts/password/reset/backup-code/"
 BACKUP_CODES_PAGE = "/settings/security/two-factor/backup-codes/"
 
 
@@ -76,7 +74,6 @@ def postgres_url() -> tuple[str | None, str]:
 @dataclass
 class Bench:
     workdir: Path
-    database_url: str
     database_note: str
     postgres: str | None
     env: dict
@@ -89,19 +86,13 @@ class Bench:
         return create_app({"RATELIMIT_ENABLED": False})
 
 
-@contextmanager
-def app_context(app) -> Iterator[None]:
-    with app.app_context():
-        yield
-
-
 def reset_database(app) -> None:
+    """Empty tables (the tests' own reset), then close the pool before the server starts."""
     from extensions import db
+    from tests.conftest import fresh_tables
 
+    fresh_tables(app)
     with app.app_context():
-        if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-            db.drop_all()
-        db.create_all()
         db.session.remove()
         db.engine.dispose()
 
@@ -135,17 +126,10 @@ def log_in(base: str, username: str):
     from tests.live import Browser
 
     browser = Browser(base)
-    token = browser.token("/accounts/login/")
-    status, _, _ = browser.post(
-        "/accounts/login/", {"csrf_token": token, "identifier": username, "password": PASSWORD}
-    )
+    status = browser.log_in(username, PASSWORD)
     if status != 302:
         raise RuntimeError(f"log-in as {username} failed: {status}")
     return browser
-
-
-def cookie_header(browser) -> str:
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in browser.jar)
 
 
 def verdict(holds: bool) -> str:
@@ -366,7 +350,7 @@ def section_pages(bench: Bench) -> None:
     rows = []
     with gunicorn(bench.workdir, bench.env, 2, "bench.bench_app:create_bench_app()") as base:
         browser = log_in(base, "pages")
-        cookie = cookie_header(browser)
+        cookie = browser.cookie_header()
         pages = {"Profile": "/pages/", "Backup Codes": BACKUP_CODES_PAGE}
         for label, path in pages.items():
             status, _, body = browser.get(path)
@@ -501,7 +485,7 @@ def login_rate(base: str, usernames: list[str], seconds: float) -> tuple[float, 
         browser = Browser(base)
         token = browser.token("/accounts/login/")
         body = urlencode({"csrf_token": token, "identifier": name, "password": PASSWORD})
-        prepared.append((cookie_header(browser), body))
+        prepared.append((browser.cookie_header(), body))
     stop_at = time.perf_counter() + seconds
     done = [0] * len(prepared)
 
@@ -710,7 +694,7 @@ def section_double_spend(bench: Bench) -> None:
 
     from extensions import db
     from models import BackupCode, SecurityEvent
-    from tests.live import Browser
+    from tests.live import CODE_PAGE, Browser, at_once
 
     app = bench.app()
     names = [f"spend{n}" for n in range(10)]
@@ -727,23 +711,16 @@ def section_double_spend(bench: Bench) -> None:
         with ThreadPoolExecutor(16) as pool:
             clients = list(pool.map(prepare, plan))
         prepared_in = time.perf_counter() - started
-        barrier = threading.Barrier(len(clients))
-        results: list = [None] * len(clients)
 
-        def submit(index: int) -> None:
+        def submit(index: int) -> tuple[int, str, str]:
             browser, token, code = clients[index]
-            barrier.wait()
             try:
-                results[index] = browser.post(CODE_PAGE, {"csrf_token": token, "code": code})
+                return browser.post(CODE_PAGE, {"csrf_token": token, "code": code})
             except OSError as error:
-                results[index] = (0, "", type(error).__name__)
+                return 0, "", type(error).__name__
 
-        threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(clients))]
         started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=300)
+        results = at_once(len(clients), submit, timeout=300)
         elapsed = time.perf_counter() - started
     outcomes: Counter = Counter()
     for status, location, body in results:
@@ -837,7 +814,7 @@ def main() -> None:
     )
     os.environ.clear()
     os.environ.update(env)
-    bench = Bench(workdir, database_url, database_note, postgres, env)
+    bench = Bench(workdir, database_note, postgres, env)
     steps: list[tuple[str, Callable[[Bench], None]]] = [
         ("1 attempt", section_attempt),
         ("2 generate", section_generate),

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import create_app
 from config import normalise_database_url
@@ -149,6 +149,12 @@ def person(client: FlaskClient) -> Person:
     return Person(client)
 
 
+@pytest.fixture
+def logged_in(person: Person, user: int) -> Person:
+    person.login()
+    return person
+
+
 def make_user(app: Flask, username: str = "alice", password: str = PASSWORD, **extra) -> int:
     with app.app_context():
         return create_user(db.session, current_hasher(), username, password, **extra).id
@@ -180,6 +186,18 @@ def user_by_name(app: Flask, username: str) -> User | None:
         if user is not None:
             db.session.expunge(user)
         return user
+
+
+def count(app: Flask, model, *where) -> int:
+    """How many rows of `model` (matching `where`) the database holds."""
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def wrong_code(codes: list[str], index: int) -> str:
+    """An 8-digit code that is not one of `codes`, different for every `index`."""
+    candidate = f"{index:08d}"
+    return candidate if candidate not in codes else f"{99999999 - index:08d}"
 
 
 def table_dump(app: Flask) -> str:

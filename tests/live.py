@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookiejar import CookieJar
 
 from flask import Flask
 from werkzeug.serving import make_server
 
-CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
+from tests.conftest import csrf_from
+
+CODE_PAGE = "/accounts/password/reset/backup-code/"
 
 
 @contextmanager
@@ -62,7 +63,17 @@ class Browser:
         return self._open(urllib.request.Request(self.base + path, data=body, method="POST"))
 
     def token(self, path: str) -> str:
-        return CSRF.search(self.get(path)[2]).group(1)
+        return csrf_from(self.get(path)[2])
+
+    def log_in(self, identifier: str, password: str) -> int:
+        """Post the log-in form; returns the status (302 when signed in)."""
+        token = self.token("/accounts/login/")
+        data = {"csrf_token": token, "identifier": identifier, "password": password}
+        return self.post("/accounts/login/", data)[0]
+
+    def cookie_header(self) -> str:
+        """The cookies as a Cookie header, for tools that send their own requests."""
+        return "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.jar)
 
     def ready_to_enter_code(self, identifier: str) -> str:
         """Walk "Forgot password?" → "Use a backup code"; return the code form's CSRF token."""
@@ -72,3 +83,29 @@ class Browser:
             {"csrf_token": token, "identifier": identifier, "use_backup_code": "1"},
         )
         return self.token("/accounts/password/reset/backup-code/")
+
+
+def at_once(count: int, action: Callable[[int], object], timeout: float = 120) -> list:
+    """Run `action(0)` … `action(count - 1)` in `count` threads released at the same moment;
+    returns their results in order (None for a thread still running after `timeout`)."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = action(index)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results
+
+
+def race(browsers: list[Browser], tokens: list[str], codes: list[str]) -> list:
+    """Every browser submits its backup code on the code page at the same moment."""
+    return at_once(
+        len(browsers),
+        lambda i: browsers[i].post(CODE_PAGE, {"csrf_token": tokens[i], "code": codes[i]}),
+    )

@@ -19,12 +19,6 @@ CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 STATUS = "/settings/security/two-factor/backup-codes/"
 
 
-@pytest.fixture
-def logged_in(person, user) -> Person:
-    person.login()
-    return person
-
-
 def test_each_page_links_to_the_next_by_its_contract_text(logged_in):
     client = logged_in.client
     steps = [

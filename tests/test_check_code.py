@@ -15,7 +15,7 @@ from models import AttemptCounter, BackupCode, BackupCodeSet, SecurityEvent
 from security import clock
 from security.backup_codes import redeem_backup_code
 from security.keys import current_hasher
-from tests.conftest import PASSWORD, Person, codes_from, give_codes, snapshot
+from tests.conftest import PASSWORD, Person, codes_from, give_codes, snapshot, wrong_code
 
 STATUS = "/settings/security/two-factor/backup-codes/"
 CHECK = "/settings/security/two-factor/backup-codes/check/"
@@ -24,12 +24,6 @@ DOWNLOAD = "/settings/security/two-factor/backup-codes/download/"
 NOT_VALID = "is not an unused code of your current set"
 THROTTLED = "Too many failed attempts"
 CHECK_LINE = "Check this sheet at Settings → Security → Two-Factor Authentication → Backup Codes"
-
-
-@pytest.fixture
-def logged_in(person, user) -> Person:
-    person.login()
-    return person
 
 
 def check(person: Person, code: str, password: str = PASSWORD):
@@ -50,11 +44,6 @@ def unused_numbers(app, user_id: int) -> list[int]:
                 .order_by(BackupCode.number)
             )
         )
-
-
-def wrong_code(codes: list[str], index: int) -> str:
-    candidate = f"{index:08d}"
-    return candidate if candidate not in codes else f"{99999999 - index:08d}"
 
 
 def recovers_with(app, code: str) -> bool:

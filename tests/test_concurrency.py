@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import func, select
 
 from extensions import db
 from models import BackupCode, SecurityEvent
 from tests.conftest import PASSWORD, give_codes, make_user
-from tests.live import Browser, running
-
-CODE_PAGE = "/accounts/password/reset/backup-code/"
-
-
-def race(
-    browsers: list[Browser], tokens: list[str], codes: list[str]
-) -> list[tuple[int, str, str]]:
-    """Release every browser's code submission at the same moment."""
-    barrier = threading.Barrier(len(browsers))
-    results: list = [None] * len(browsers)
-
-    def submit(index: int) -> None:
-        barrier.wait()
-        results[index] = browsers[index].post(
-            CODE_PAGE, {"csrf_token": tokens[index], "code": codes[index]}
-        )
-
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(browsers))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
+from tests.live import Browser, race, running
 
 
 @pytest.mark.parametrize("round_number", range(5))
@@ -93,10 +68,7 @@ def test_a_copied_cookie_is_dead_after_log_out_on_a_real_server(app_factory):
     make_user(app, "alice", PASSWORD)
     with running(app) as base:
         owner = Browser(base)
-        token = owner.token("/accounts/login/")
-        owner.post(
-            "/accounts/login/", {"csrf_token": token, "identifier": "alice", "password": PASSWORD}
-        )
+        assert owner.log_in("alice", PASSWORD) == 302
         assert owner.get("/settings/")[0] == 200
         thief = Browser(base)
         for cookie in owner.jar:

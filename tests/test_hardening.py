@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import bcrypt
 import pytest
@@ -22,7 +21,7 @@ from tests.conftest import (
     make_user,
     snapshot,
 )
-from tests.live import Browser, running
+from tests.live import Browser, at_once, running
 
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 
@@ -238,27 +237,16 @@ def test_two_simultaneous_regenerations_leave_one_displayed_set(app_factory):
     with running(app) as base:
         browsers = [Browser(base) for _ in range(4)]
         for browser in browsers:
-            token = browser.token("/accounts/login/")
-            browser.post(
-                "/accounts/login/",
-                {"csrf_token": token, "identifier": "alice", "password": PASSWORD},
-            )
+            assert browser.log_in("alice", PASSWORD) == 302
         tokens = [browser.token(CONFIRM) for browser in browsers]
-        barrier = threading.Barrier(4)
-        shown: list = [None] * 4
 
-        def regenerate(index: int) -> None:
-            barrier.wait()
+        def regenerate(index: int) -> tuple[int, list[str], str]:
             status, _, body = browsers[index].post(
                 CONFIRM, {"csrf_token": tokens[index], "password": PASSWORD}
             )
-            shown[index] = (status, codes_from(body), body)
+            return status, codes_from(body), body
 
-        threads = [threading.Thread(target=regenerate, args=(i,)) for i in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        shown = at_once(4, regenerate, timeout=60)
     assert all(status == 200 and len(codes) == 10 for status, codes, _ in shown), [
         (status, len(codes), re.findall(r'class="(?:error|alert[^"]*)"[^>]*>([^<]+)', body))
         for status, codes, body in shown

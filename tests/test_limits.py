@@ -7,13 +7,12 @@ from unittest import mock
 
 import bcrypt
 import pytest
-from sqlalchemy import func, select
 
 from extensions import db
 from models import AttemptCounter, BackupCode, SecurityEvent
 from security import clock
 from security.attempts import Limits
-from tests.conftest import PASSWORD, Person, csrf_from, make_user
+from tests.conftest import PASSWORD, Person, count, csrf_from, make_user, wrong_code
 
 THROTTLED = "Too many failed attempts"
 CODE_PAGE = "/accounts/password/reset/backup-code/"
@@ -27,25 +26,12 @@ def frozen_clock():
     clock.set_now(None)
 
 
-def wrong_code(codes: list[str], index: int) -> str:
-    candidate = f"{index:08d}"
-    return candidate if candidate not in codes else f"{99999999 - index:08d}"
-
-
 def failed_events(app) -> int:
-    with app.app_context():
-        return db.session.scalar(
-            select(func.count())
-            .select_from(SecurityEvent)
-            .where(SecurityEvent.kind == "backup_code_failed")
-        )
+    return count(app, SecurityEvent, SecurityEvent.kind == "backup_code_failed")
 
 
 def used_codes(app) -> int:
-    with app.app_context():
-        return db.session.scalar(
-            select(func.count()).select_from(BackupCode).where(BackupCode.used_at.is_not(None))
-        )
+    return count(app, BackupCode, BackupCode.used_at.is_not(None))
 
 
 def test_delays_grow_and_stop_at_the_cap():

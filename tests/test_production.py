@@ -8,7 +8,6 @@ import runpy
 import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -23,10 +22,9 @@ from config import Config, engine_options, normalise_database_url
 from extensions import db
 from models import BackupCode
 from tests.conftest import PASSWORD, Person, give_codes, make_user
-from tests.live import Browser
+from tests.live import Browser, race
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE_PAGE = "/accounts/password/reset/backup-code/"
 
 
 # --- database URLs and engines ---------------------------------------------------------------
@@ -150,20 +148,7 @@ def test_four_gunicorn_workers_let_exactly_one_of_twenty_simultaneous_uses_in(ap
             assert json.loads(response.read()) == {"status": "ok", "database": "ok"}
         browsers = [Browser(base) for _ in range(20)]
         tokens = [browser.ready_to_enter_code("alice") for browser in browsers]
-        barrier = threading.Barrier(20)
-        results: list = [None] * 20
-
-        def submit(index: int) -> None:
-            barrier.wait()
-            results[index] = browsers[index].post(
-                CODE_PAGE, {"csrf_token": tokens[index], "code": codes[4]}
-            )
-
-        threads = [threading.Thread(target=submit, args=(i,)) for i in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        results = race(browsers, tokens, [codes[4]] * 20)
     statuses = [status for status, _, _ in results]
     assert all(status < 500 for status in statuses), statuses
     winners = [r for r in results if r[0] == 302 and r[1].endswith("/accounts/password/new/")]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from werkzeug.debug import DebuggedApplication
 
 from app import create_app
 from extensions import db
 from models import UserSession
 from security import clock
-from tests.conftest import Person
+from tests.conftest import Person, count
 
 START = datetime(2026, 11, 26, 9, 0, 0)
 
@@ -25,8 +25,7 @@ def set_clock():
 
 
 def sessions_count(app) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(UserSession))
+    return count(app, UserSession)
 
 
 def test_idle_timeout_after_30_minutes(app, person, user, set_clock):

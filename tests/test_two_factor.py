@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 from cryptography.fernet import InvalidToken
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from extensions import db
 from models import AttemptCounter, BackupCode, PendingLogin, SecurityEvent, User, UserSession
@@ -22,7 +22,7 @@ from security.totp import (
     matching_step,
     normalise_totp_input,
 )
-from tests.conftest import PASSWORD, Person, codes_from, csrf_from, snapshot, table_dump
+from tests.conftest import PASSWORD, Person, codes_from, count, csrf_from, snapshot, table_dump
 
 T0 = datetime(2026, 11, 26, 9, 0, 10)
 TWO_FACTOR = "/accounts/two-factor/"
@@ -61,11 +61,6 @@ def turn_on(app, user_id: int) -> str:
 @pytest.fixture
 def app_secret(app, user, at) -> str:
     return turn_on(app, user)
-
-
-def count(app, model, *where) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 # The domain, with a fixed clock
