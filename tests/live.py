@@ -19,17 +19,24 @@ CODE_PAGE = "/accounts/password/reset/backup-code/"
 
 
 @contextmanager
-def running(app: Flask) -> Iterator[str]:
-    """Serve `app` threaded on 127.0.0.1 and yield its base URL once it answers."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+def running(app: Flask, **server_options) -> Iterator[str]:
+    """Serve `app` threaded on 127.0.0.1 and yield its base URL once the log-in page answers.
+
+    `server_options` go to werkzeug's `make_server` (a quiet request handler, say).
+    """
+    server = make_server("127.0.0.1", 0, app, threaded=True, **server_options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     try:
-        Browser(base).get("/accounts/login/")  # readiness: the socket is already listening
+        # The socket is listening already, so this connects at once; it waits for the app.
+        status = Browser(base).get("/accounts/login/")[0]
+        if status != 200:
+            raise RuntimeError(f"the test server at {base} answered {status}")
         yield base
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(timeout=10)
 
 

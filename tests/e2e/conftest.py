@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 
 from app import create_app
 from extensions import db
+from tests.live import running
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -42,7 +40,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 REQUIRE_BROWSER = os.environ.get("SPAREKEY_REQUIRE_BROWSER") == "1"
-READY_TIMEOUT_SECONDS = 15
 # Why the browser tests skip here (None: they run), and why the scan does (None: it runs).
 NO_BROWSER = pytest.StashKey[str | None]()
 NO_SCAN = pytest.StashKey[str]()
@@ -76,33 +73,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     with app.app_context():
         db.create_all()
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietRequestHandler)
-    base_url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="sparekey-e2e", daemon=True)
-    thread.start()
     try:
-        wait_until_ready(base_url + "/accounts/login/")
-        yield base_url
+        with running(app, request_handler=QuietRequestHandler) as base_url:
+            yield base_url
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-
-
-def wait_until_ready(url: str) -> None:
-    """Poll until a GET answers 200. The socket is bound already, so connects queue, not fail."""
-    last_error: Exception | None = None
-    for _ in range(50):
-        try:
-            with urllib.request.urlopen(url, timeout=READY_TIMEOUT_SECONDS) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError) as error:
-            last_error = error
-    raise RuntimeError(f"the test server at {url} never answered: {last_error}")
 
 
 def launch_options() -> dict:
