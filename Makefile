@@ -60,8 +60,8 @@ bench: install
 # bandit, pip-audit and sqlmap against a local server, then docs/security.md from the checklist
 # tests of this run.
 security: install
-	$(BIN)/python -m tests.security_scan
-	$(BIN)/python -m tests.checklist_report
+	$(BIN)/python -m tools.security_scan
+	$(BIN)/python -m tools.checklist_report
 
 lint: install
 	$(BIN)/ruff check .

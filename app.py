@@ -5,20 +5,32 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from blueprints.web import PENDING_KEY, drop_pending
+from blueprints.browser import PENDING_KEY, forget_pending
+from blueprints.context import install, request_context
 from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key
 from extensions import csrf, db, limiter, login_manager, migrate
 from models import SecurityEvent
 from security.attempts import limits_from_config
-from security.keys import hasher_from_config
+from security.context import Context
+from security.keys import keyring_from_config
 from security.sessions import Timeouts, load_session
+from security.signing_in import abandon_pending_login
 
 MIGRATIONS_DIR = BASE_DIR / "migrations"
 CONTENT_SECURITY_POLICY = (
@@ -61,11 +73,18 @@ def configure(app: Flask, overrides: dict) -> None:
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
-    app.extensions["sparekey_hasher"] = hasher_from_config(app.config)
-    app.extensions["sparekey_limits"] = limits_from_config(app.config)
-    app.extensions["sparekey_timeouts"] = Timeouts(
-        idle_seconds=int(app.config["SESSION_IDLE_TIMEOUT_SECONDS"]),
-        absolute_seconds=int(app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]),
+    install(
+        app,
+        Context(
+            db=db.session,
+            keys=keyring_from_config(app.config),
+            limits=limits_from_config(app.config),
+            timeouts=Timeouts(
+                idle_seconds=int(app.config["SESSION_IDLE_TIMEOUT_SECONDS"]),
+                absolute_seconds=int(app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]),
+            ),
+            pending_login_seconds=int(app.config["PENDING_LOGIN_SECONDS"]),
+        ),
     )
     # The signed cookie lives no longer than the server-side session behind it.
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]
@@ -95,15 +114,19 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Log in to see that page."
     login_manager.login_message_category = "info"
 
-    @login_manager.user_loader
-    def load_user(token: str):
-        row = load_session(db.session, token, app.extensions["sparekey_timeouts"])
-        if row is None:
-            return None
-        user = row.user
-        user.current_session = row
-        user.session_token = token
-        return user
+    login_manager.user_loader(load_user)
+
+
+def load_user(token: str):
+    """Flask-Login's loader: the cookie's token names a live server-side session row. It reads
+    the app handling this request, never one captured when an app was made."""
+    row = load_session(db.session, token, request_context().timeouts)
+    if row is None:
+        return None
+    user = row.user
+    user.current_session = row
+    user.session_token = token
+    return user
 
 
 def register_blueprints(app: Flask) -> None:
@@ -140,7 +163,9 @@ def register_request_hooks(app: Flask) -> None:
     def wipe_pending_login_out_of_order():
         """Leaving the two-factor step for any other page ends the half-finished log-in."""
         if PENDING_KEY in session and request.endpoint not in SECOND_FACTOR_ENDPOINTS:
-            drop_pending()
+            token = forget_pending()
+            if token:
+                abandon_pending_login(request_context(), token)
 
     @app.before_request
     def require_new_password_after_recovery():
@@ -180,6 +205,10 @@ ERROR_TEXTS = {
 def register_errorhandlers(app: Flask) -> None:
     def render_error(error):
         code = getattr(error, "code", 500) or 500
+        if code == 500:
+            # A use case that failed mid-transaction left it to be rolled back; the page below
+            # reads the signed-in account through the same database session.
+            db.session.rollback()
         if code not in ERROR_TEXTS:
             code = 500
         title, text = ERROR_TEXTS[code]
@@ -201,8 +230,8 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from security.backup_codes import LOW_CODES_WARNING, format_code
-    from security.client import describe_device
+    from security.backup_codes import CODES_PER_SET, LOW_CODES_WARNING, format_code
+    from security.devices import describe_device
 
     @app.template_filter("datetime")
     def format_datetime(value) -> str:
@@ -221,12 +250,7 @@ def register_template_helpers(app: Flask) -> None:
             return {}
         return {"code_notice": db.session.get(SecurityEvent, current_user.code_notice_event_id)}
 
-    from blueprints.tour import journeys
-
-    app.jinja_env.globals["tour_banner"] = journeys.banner
-    app.jinja_env.globals["tour_callout"] = journeys.callout_html
-    app.jinja_env.globals["tour_class"] = journeys.target_class
-    app.jinja_env.globals["tour_page_url"] = journeys.page_url
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device
     app.jinja_env.globals["LOW_CODES_WARNING"] = LOW_CODES_WARNING
+    app.jinja_env.globals["CODES_PER_SET"] = CODES_PER_SET

@@ -7,31 +7,22 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask, current_app
 from flask_migrate import stamp, upgrade
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import inspect
 
+from blueprints.context import app_context_of
 from extensions import db
-from models import (
-    AttemptCounter,
-    BackupCode,
-    BackupCodeSet,
-    PendingLogin,
-    SecurityEvent,
-    User,
-    UserSession,
-)
 from security.accounts import (
-    DuplicateAccount,
-    create_user,
-    find_user,
     normalise_email,
     normalise_phone,
     normalise_username,
     username_problem,
 )
-from security.attempts import account_key, clear_failures, prune_unknown_name_counters
-from security.keys import current_hasher
-from security.passwords import hash_password, password_problem
-from security.sessions import prune_expired
+from security.maintenance import demo_account as demo_account_use_case
+from security.maintenance import prune as prune_use_case
+from security.maintenance import unlock_account as unlock_account_use_case
+from security.outcomes import Refused
+from security.passwords import password_problem
+from security.signing_in import register_account
 
 INITIAL_REVISION = "e2b5f77575ce"
 DEMO_PROFILE = {
@@ -57,35 +48,15 @@ def prepare_database() -> None:
     upgrade()
 
 
-def demo_account(reset: bool = False) -> User:
-    """The demo account, created if missing; `reset` puts it back to its first state: its
-    profile and password, no backup codes, no authenticator app, no sessions, no history."""
-    username = current_app.config["DEMO_USERNAME"]
-    password = current_app.config["DEMO_PASSWORD"]
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        user = create_user(
-            db.session,
-            current_hasher(),
-            username,
-            password,
-            email=DEMO_PROFILE["email"],
-            display_name=DEMO_PROFILE["display_name"],
-        )
-        reset = True
-    if reset:
-        user.password_hash = hash_password(current_hasher(), password)
-        user.display_name = DEMO_PROFILE["display_name"]
-        user.bio = DEMO_PROFILE["bio"]
-        user.avatar = DEMO_PROFILE["avatar"]
-        user.totp_secret = user.totp_pending_secret = None
-        user.totp_enabled_at = user.totp_last_step = None
-        user.clear_code_notice()
-        for model in (BackupCode, BackupCodeSet, UserSession, PendingLogin, SecurityEvent):
-            db.session.execute(delete(model).where(model.user_id == user.id))
-        db.session.execute(delete(AttemptCounter).where(AttemptCounter.key == account_key(user.id)))
-        db.session.commit()
-    return user
+def demo_account(reset: bool = False):
+    """The demo account, created if missing; `reset` puts it back to its first state."""
+    return demo_account_use_case(
+        app_context_of(current_app),
+        current_app.config["DEMO_USERNAME"],
+        current_app.config["DEMO_PASSWORD"],
+        DEMO_PROFILE,
+        reset=reset,
+    )
 
 
 def register(app: Flask) -> None:
@@ -111,26 +82,16 @@ def register(app: Flask) -> None:
     @click.argument("identifier")
     def unlock_account(identifier: str) -> None:
         """Clear an account's failure counter (after checking who is asking, out of band)."""
-        user = find_user(db.session, identifier)
-        if user is None:
-            raise click.ClickException(f"No account matches {identifier!r}.")
-        clear_failures(db.session, account_key(user.id))
-        db.session.commit()
+        user = unlock_account_use_case(app_context_of(current_app), identifier)
+        if isinstance(user, Refused):
+            raise click.ClickException(user.message)
         click.echo(f"Failed attempts cleared for {user.username}.")
 
     @app.cli.command("prune")
     def prune() -> None:
         """Delete expired sessions, expired half-finished log-ins and stale counters of unknown
         names. Safe at any time; run it daily."""
-        removed = prune_expired(
-            db.session,
-            current_app.extensions["sparekey_timeouts"],
-            int(current_app.config["PENDING_LOGIN_SECONDS"]),
-        )
-        removed["counters of unknown names"] = prune_unknown_name_counters(
-            db.session, current_app.extensions["sparekey_limits"]
-        )
-        db.session.commit()
+        removed = prune_use_case(app_context_of(current_app))
         click.echo("Removed: " + ", ".join(f"{count} {what}" for what, count in removed.items()))
 
     @app.cli.command("create-user")
@@ -149,15 +110,13 @@ def register(app: Flask) -> None:
         if problem:
             raise click.ClickException(problem)
         prepare_database()
-        try:
-            create_user(
-                db.session,
-                current_hasher(),
-                username,
-                password,
-                email=normalise_email(email),
-                phone=phone_value,
-            )
-        except DuplicateAccount as error:
-            raise click.ClickException(str(error)) from error
+        created = register_account(
+            app_context_of(current_app),
+            username,
+            password,
+            email=normalise_email(email),
+            phone=phone_value,
+        )
+        if isinstance(created, Refused):
+            raise click.ClickException(created.message)
         click.echo(f"Created {username}.")

@@ -1,14 +1,13 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
 from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from security.client import client_ip
 
 
 class Base(DeclarativeBase):
@@ -28,4 +27,6 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 migrate = Migrate()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=client_ip)
+# Per-address limits count `request.remote_addr` (set from X-Forwarded-For only through the
+# TRUSTED_PROXIES fix-up).
+limiter = Limiter(key_func=get_remote_address)

@@ -8,8 +8,8 @@ from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from clock import now
 from extensions import db
-from security.clock import now
 
 
 class User(UserMixin, db.Model):

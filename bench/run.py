@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import load  # noqa: E402
 from bench.bench_app import add_bare_route  # noqa: E402
-from bench.server import environment, gunicorn  # noqa: E402
+from tools.gunicorn import environment, gunicorn  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/sparekey_bench"
@@ -89,7 +89,7 @@ class Bench:
 def reset_database(app) -> None:
     """Empty tables (the tests' own reset), then close the pool before the server starts."""
     from extensions import db
-    from tests.conftest import fresh_tables
+    from tests.helpers import fresh_tables
 
     fresh_tables(app)
     with app.app_context():
@@ -123,7 +123,7 @@ def make_users(app, names: list[str], codes: bool = True) -> dict[str, list[str]
 
 
 def log_in(base: str, username: str):
-    from tests.live import Browser
+    from tools.live import Browser
 
     browser = Browser(base)
     status = browser.log_in(username, PASSWORD)
@@ -300,7 +300,7 @@ def flask_side_costs(app, username: str, paths: dict[str, tuple[str, bool]]) -> 
     from sqlalchemy import event
 
     from extensions import db
-    from tests.conftest import Person
+    from tests.helpers import Person
 
     with app.app_context():
         engine = db.engine
@@ -342,7 +342,7 @@ def flask_side_costs(app, username: str, paths: dict[str, tuple[str, bool]]) -> 
 
 
 def section_pages(bench: Bench) -> None:
-    from tests.live import Browser
+    from tools.live import Browser
 
     app = bench.app()
     make_users(app, ["pages"])
@@ -475,7 +475,7 @@ def login_rate(base: str, usernames: list[str], seconds: float) -> tuple[float, 
     import http.client
     from urllib.parse import urlencode, urlsplit
 
-    from tests.live import Browser
+    from tools.live import Browser
 
     parts = urlsplit(base)
     outcomes: Counter = Counter()
@@ -575,7 +575,7 @@ def count_statements(app, username: str) -> dict[str, tuple[int, list[str], int]
     from sqlalchemy import event
 
     from extensions import db
-    from tests.conftest import Person
+    from tests.helpers import Person
 
     with app.app_context():
         engine = db.engine
@@ -694,7 +694,7 @@ def section_double_spend(bench: Bench) -> None:
 
     from extensions import db
     from models import BackupCode, SecurityEvent
-    from tests.live import CODE_PAGE, Browser, at_once
+    from tools.live import CODE_PAGE, Browser, at_once
 
     app = bench.app()
     names = [f"spend{n}" for n in range(10)]

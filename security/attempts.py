@@ -16,8 +16,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from clock import now
 from models import AttemptCounter
-from security.clock import now
 
 # bandit B105: the kind of check, not a password.
 PASSWORD = "password"  # nosec B105

@@ -15,9 +15,9 @@ import bcrypt
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from clock import now
 from models import BackupCode, BackupCodeSet, User
-from security.clock import now
-from security.keys import Hasher
+from security.keys import KeyRing
 
 CODES_PER_SET = 10
 CODE_DIGITS = 8
@@ -106,9 +106,9 @@ def normalise_code_input(raw: str | None) -> str:
     )
 
 
-def code_digest(hasher: Hasher, code: str, salt: str) -> str:
+def code_digest(keys: KeyRing, code: str, salt: str) -> str:
     """bcrypt(base64(HMAC-SHA256(pepper, code)), set salt): one key derivation per call."""
-    keyed = base64.b64encode(hmac.new(hasher.pepper, code.encode(), hashlib.sha256).digest())
+    keyed = base64.b64encode(hmac.new(keys.pepper, code.encode(), hashlib.sha256).digest())
     return bcrypt.hashpw(keyed, salt.encode("ascii")).decode("ascii")
 
 
@@ -121,38 +121,32 @@ def _new_set_id() -> str:
     return "".join(secrets.choice(SET_ID_ALPHABET) for _ in range(SET_ID_LENGTH))
 
 
-def replace_code_set(db_session: Session, hasher: Hasher, user_id: int) -> NewCodeSet:
-    """Create a new set and delete the old one in one transaction; returns the plaintext once."""
+def replace_code_set(db_session: Session, keys: KeyRing, user_id: int) -> NewCodeSet:
+    """Put a new set in place of the old one, in the use case's transaction; returns the
+    plaintext codes, which are never stored."""
     codes = generate_codes()
-    salt = bcrypt.gensalt(rounds=hasher.code_cost).decode("ascii")
-    digests = [code_digest(hasher, code, salt) for code in codes]
+    salt = bcrypt.gensalt(rounds=keys.code_cost).decode("ascii")
+    digests = [code_digest(keys, code, salt) for code in codes]
     created_at = now()
     public_id = _new_set_id()
-    try:
-        # Lock the account row first so concurrent regenerations run one after the other.
-        db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
-        db_session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
-        db_session.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user_id))
-        code_set = BackupCodeSet(
-            user_id=user_id, public_id=public_id, salt=salt, created_at=created_at
-        )
-        db_session.add(code_set)
-        db_session.flush()
-        db_session.add_all(
-            BackupCode(set_id=code_set.id, user_id=user_id, number=number, digest=digest)
-            for number, digest in enumerate(digests, start=1)
-        )
-        db_session.commit()
-    except Exception:
-        db_session.rollback()
-        raise
-    # Not code_set.public_id: after the commit a concurrent regeneration may already have
-    # replaced (deleted) that row, and reading an expired attribute would reload it.
+    # Lock the account row first so concurrent regenerations run one after the other.
+    db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
+    db_session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
+    db_session.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user_id))
+    code_set = BackupCodeSet(user_id=user_id, public_id=public_id, salt=salt, created_at=created_at)
+    db_session.add(code_set)
+    db_session.flush()
+    db_session.add_all(
+        BackupCode(set_id=code_set.id, user_id=user_id, number=number, digest=digest)
+        for number, digest in enumerate(digests, start=1)
+    )
+    # Plain values, not code_set's attributes: after the commit a concurrent regeneration may
+    # already have replaced (deleted) that row, and reading an expired attribute would reload it.
     return NewCodeSet(public_id=public_id, created_at=created_at, codes=codes)
 
 
-def _derive(
-    db_session: Session, hasher: Hasher, user_id: int | None, code: str
+def derive_code(
+    db_session: Session, keys: KeyRing, user_id: int | None, code: str
 ) -> tuple[int, str] | None:
     """(current set id, digest of `code` under that set's salt): the one derivation of a check.
 
@@ -164,9 +158,9 @@ def _derive(
             select(BackupCodeSet.id, BackupCodeSet.salt).where(BackupCodeSet.user_id == user_id)
         ).first()
     if code_set is None:
-        code_digest(hasher, code, _dummy_salt(hasher.code_cost))
+        code_digest(keys, code, _dummy_salt(keys.code_cost))
         return None
-    return code_set.id, code_digest(hasher, code, code_set.salt)
+    return code_set.id, code_digest(keys, code, code_set.salt)
 
 
 def use_code_digest(db_session: Session, user_id: int, digest: str) -> Redemption | None:
@@ -194,27 +188,25 @@ def use_code_digest(db_session: Session, user_id: int, digest: str) -> Redemptio
 
 
 def redeem_backup_code(
-    db_session: Session, hasher: Hasher, user_id: int | None, code: str
+    db_session: Session, keys: KeyRing, user_id: int | None, code: str
 ) -> Redemption | None:
-    """Use `code` for the account: one derivation, one conditional UPDATE. None if it fails.
+    """Use `code` for the account: one derivation, one conditional UPDATE (not committed). None
+    if it fails.
 
     `code` must already be normalised. Unknown accounts and accounts without codes do the same
     hashing work as real ones.
     """
-    derived = _derive(db_session, hasher, user_id, code)
+    derived = derive_code(db_session, keys, user_id, code)
     if derived is None or user_id is None:
         return None
-    redemption = use_code_digest(db_session, user_id, derived[1])
-    if redemption is None:
-        db_session.rollback()
-    return redemption
+    return use_code_digest(db_session, user_id, derived[1])
 
 
 def find_unused_code(
-    db_session: Session, hasher: Hasher, user_id: int | None, code: str
+    db_session: Session, keys: KeyRing, user_id: int | None, code: str
 ) -> tuple[str, int] | None:
     """(digest, number) of `code` if it is an unused code of the account, without using it."""
-    derived = _derive(db_session, hasher, user_id, code)
+    derived = derive_code(db_session, keys, user_id, code)
     if derived is None:
         return None
     set_id, digest = derived

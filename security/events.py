@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SecurityEvent
-from security.client import client_ip, client_user_agent
+from security.context import Context
 
 logger = logging.getLogger("sparekey.security")
 
@@ -55,36 +55,36 @@ DESCRIPTIONS = {
 }
 
 
-def log_event(kind: str, user_id: int | None, outcome: str, detail: str = "") -> None:
+def log_event(kind: str, user_id: int | None, outcome: str, detail: str = "", ip: str = "") -> None:
     """One JSON line; json.dumps escapes CR/LF and quotes in anything a user typed."""
     logger.info(
         json.dumps(
-            {
-                "event": kind,
-                "user_id": user_id,
-                "ip": client_ip(),
-                "outcome": outcome,
-                "detail": detail,
-            },
+            {"event": kind, "user_id": user_id, "ip": ip, "outcome": outcome, "detail": detail},
             ensure_ascii=True,
         )
     )
 
 
 def record_event(
-    db_session: Session, user_id: int, kind: str, detail: str = "", outcome: str = "success"
+    ctx: Context, user_id: int, kind: str, detail: str = "", outcome: str = "success"
 ) -> SecurityEvent:
-    """Add the event row (the caller commits) and write its log line. Never pass a secret."""
+    """Add the event row to the use case's transaction and write its log line. Never pass a
+    secret."""
     event = SecurityEvent(
         user_id=user_id,
         kind=kind,
-        ip=client_ip(),
-        user_agent=client_user_agent(),
+        ip=ctx.client.ip,
+        user_agent=ctx.client.user_agent,
         detail=detail[:200],
     )
-    db_session.add(event)
-    log_event(kind, user_id, outcome, detail)
+    ctx.db.add(event)
+    log_event(kind, user_id, outcome, detail, ctx.client.ip)
     return event
+
+
+def record_code_use(ctx: Context, user_id: int, number: int, codes_left: int) -> SecurityEvent:
+    """The "backup code used" event: which code, and how many are left."""
+    return record_event(ctx, user_id, CODE_USED, f"code #{number}, {codes_left} left")
 
 
 def recent_events(db_session: Session, user_id: int, limit: int = 50) -> list[SecurityEvent]:

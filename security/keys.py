@@ -1,4 +1,5 @@
-"""The pepper and bcrypt costs, derived once from configuration and kept outside the database."""
+"""The key ring: the pepper, the bcrypt costs and the app-secret key, derived once from
+configuration and kept outside the database."""
 
 from __future__ import annotations
 
@@ -7,11 +8,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from flask import current_app
-
 
 @dataclass(frozen=True)
-class Hasher:
+class KeyRing:
     """The keys and costs every secret check needs; none of it lives in the database."""
 
     pepper: bytes
@@ -21,7 +20,7 @@ class Hasher:
     totp_key: bytes = b""
 
 
-def hasher_from_config(config: dict) -> Hasher:
+def keyring_from_config(config: dict) -> KeyRing:
     if config.get("PEPPER"):
         pepper = pepper_from_setting(config["PEPPER"])
     else:
@@ -35,7 +34,7 @@ def hasher_from_config(config: dict) -> Hasher:
             config["SECRET_KEY"].encode(), b"sparekey totp key v1", hashlib.sha256
         ).digest()
         totp_key = base64.urlsafe_b64encode(derived)
-    return Hasher(
+    return KeyRing(
         pepper=pepper,
         password_cost=int(config["PASSWORD_BCRYPT_COST"]),
         code_cost=int(config["BACKUP_CODE_BCRYPT_COST"]),
@@ -49,7 +48,3 @@ def pepper_from_setting(value: str) -> bytes:
     if value.startswith("hex:"):
         return bytes.fromhex(value[4:])
     return value.encode()
-
-
-def current_hasher() -> Hasher:
-    return current_app.extensions["sparekey_hasher"]

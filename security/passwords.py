@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bcrypt
 
-from security.keys import Hasher
+from security.keys import KeyRing
 
 MIN_LENGTH = 8
 MAX_LENGTH = 1000
@@ -19,21 +19,21 @@ SITE_WORDS = ("sparekey",)
 _COMMON_PASSWORDS_FILE = Path(__file__).parent / "data" / "common-passwords.txt"
 
 
-def _prehash(hasher: Hasher, password: str) -> bytes:
+def _prehash(keys: KeyRing, password: str) -> bytes:
     """44 bytes of base64(HMAC-SHA256): bcrypt's 72-byte limit never truncates or raises."""
     normalised = unicodedata.normalize("NFKC", password).encode("utf-8")
-    return base64.b64encode(hmac.new(hasher.pepper, normalised, hashlib.sha256).digest())
+    return base64.b64encode(hmac.new(keys.pepper, normalised, hashlib.sha256).digest())
 
 
-def hash_password(hasher: Hasher, password: str) -> str:
-    salt = bcrypt.gensalt(rounds=hasher.password_cost)
-    return bcrypt.hashpw(_prehash(hasher, password), salt).decode("ascii")
+def hash_password(keys: KeyRing, password: str) -> str:
+    salt = bcrypt.gensalt(rounds=keys.password_cost)
+    return bcrypt.hashpw(_prehash(keys, password), salt).decode("ascii")
 
 
-def verify_password(hasher: Hasher, password: str, stored_hash: str | None) -> bool:
+def verify_password(keys: KeyRing, password: str, stored_hash: str | None) -> bool:
     """One bcrypt check whether or not there is a stored hash, so unknown users cost the same."""
-    target = stored_hash or _dummy_hash(hasher.password_cost)
-    matched = bcrypt.checkpw(_prehash(hasher, password), target.encode("ascii"))
+    target = stored_hash or _dummy_hash(keys.password_cost)
+    matched = bcrypt.checkpw(_prehash(keys, password), target.encode("ascii"))
     return matched and stored_hash is not None
 
 

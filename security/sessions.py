@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from clock import now
 from models import PendingLogin, UserSession
-from security.clock import now
 
 # Writing last_seen_at on every request would cost a write per page; a minute is precise enough.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -43,10 +43,8 @@ def start_session(
     user_agent: str,
     must_change_password: bool = False,
 ) -> tuple[UserSession, str]:
-    """Add a new session row; returns it and the 256-bit random token for the cookie.
-
-    The caller commits.
-    """
+    """Add a new session row to the use case's transaction; returns it and the 256-bit random
+    token for the cookie."""
     current = now()
     token = secrets.token_urlsafe(32)
     row = UserSession(
@@ -64,7 +62,8 @@ def start_session(
 
 
 def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSession | None:
-    """The live session row for the cookie's `token`, or None (an expired row is deleted)."""
+    """The live session row for the cookie's `token`, or None. Its own short transaction: an
+    expired row is deleted, and `last_seen_at` is written at most once a minute."""
     if not token or len(token) > 64:
         return None
     row = db_session.get(UserSession, token_digest(token))
@@ -130,7 +129,8 @@ def sessions_of(db_session: Session, user_id: int, timeouts: Timeouts) -> list[U
 def start_pending_login(
     db_session: Session, user_id: int, purpose: str, first_code_digest: str | None = None
 ) -> str:
-    """Record a half-finished log-in; returns the token for the Flask session. Commits."""
+    """Add a half-finished log-in to the use case's transaction; returns the token for the
+    cookie."""
     token = secrets.token_urlsafe(32)
     db_session.add(
         PendingLogin(
@@ -141,14 +141,13 @@ def start_pending_login(
             created_at=now(),
         )
     )
-    db_session.commit()
     return token
 
 
 def load_pending_login(
     db_session: Session, token: str | None, max_age_seconds: int
 ) -> PendingLogin | None:
-    """The live half-finished log-in for `token`; an expired one is deleted."""
+    """The live half-finished log-in for `token`; an expired one is deleted (committed)."""
     if not token or len(token) > 64:
         return None
     row = db_session.get(PendingLogin, token_digest(token))
@@ -162,7 +161,7 @@ def load_pending_login(
 
 
 def end_pending_login(db_session: Session, token: str) -> None:
-    """Delete the half-finished log-in; the caller commits."""
+    """Delete the half-finished log-in, in the use case's transaction."""
     db_session.execute(delete(PendingLogin).where(PendingLogin.id == token_digest(token)))
 
 
@@ -170,7 +169,7 @@ def prune_expired(db_session: Session, timeouts: Timeouts, pending_max_age_secon
     """Delete session rows past either timeout and half-finished log-ins past their age.
 
     A row is otherwise deleted only when its cookie comes back, so abandoned ones would stay.
-    Returns how many of each went; the caller commits.
+    Returns how many of each went; not committed (the `prune` use case commits).
     """
     current = now()
     sessions = db_session.execute(delete(UserSession).where(~_live(timeouts))).rowcount

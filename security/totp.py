@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from models import User
 from security.backup_codes import CodeFormatError, typed_digits
-from security.keys import Hasher
+from security.keys import KeyRing
 
 ISSUER = "Sparekey"
 STEP_SECONDS = 30
@@ -32,12 +32,12 @@ def new_secret() -> str:
     return pyotp.random_base32()
 
 
-def encrypt_secret(hasher: Hasher, secret: str) -> str:
-    return Fernet(hasher.totp_key).encrypt(secret.encode()).decode("ascii")
+def encrypt_secret(keys: KeyRing, secret: str) -> str:
+    return Fernet(keys.totp_key).encrypt(secret.encode()).decode("ascii")
 
 
-def decrypt_secret(hasher: Hasher, token: str) -> str:
-    return Fernet(hasher.totp_key).decrypt(token.encode("ascii")).decode()
+def decrypt_secret(keys: KeyRing, token: str) -> str:
+    return Fernet(keys.totp_key).decrypt(token.encode("ascii")).decode()
 
 
 def provisioning_uri(secret: str, username: str) -> str:
@@ -93,14 +93,14 @@ def matching_step(secret: str, code: str, at: datetime) -> int | None:
     return None
 
 
-def accept_code(db_session: Session, hasher: Hasher, user: User, code: str, at: datetime) -> bool:
+def accept_code(db_session: Session, keys: KeyRing, user: User, code: str, at: datetime) -> bool:
     """Check `code` against the account's app and remember its step so it never works again.
 
     One conditional UPDATE, so two requests with the same code cannot both pass. Not committed.
     """
     if not user.totp_secret:
         return False
-    step = matching_step(decrypt_secret(hasher, user.totp_secret), code, at)
+    step = matching_step(decrypt_secret(keys, user.totp_secret), code, at)
     if step is None:
         return False
     changed = db_session.execute(

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import SecurityEvent, User, UserSession
-from tests.conftest import PASSWORD, Person, count, csrf_from, make_user, snapshot, user_by_name
+from tests.helpers import PASSWORD, Person, count, csrf_from, make_user, snapshot, user_by_name
 
 
 def test_sign_up_then_land_home_logged_in(app, person):

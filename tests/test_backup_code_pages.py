@@ -7,13 +7,13 @@ from unittest import mock
 
 import bcrypt
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 
 from extensions import db
 from models import BackupCodeSet, SecurityEvent
 from security.backup_codes import redeem_backup_code
-from security.keys import current_hasher
-from tests.conftest import PASSWORD, Person, codes_from, give_codes, snapshot
+from tests.helpers import PASSWORD, Person, codes_from, current_keys, give_codes, snapshot
 
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 STATUS = "/settings/security/two-factor/backup-codes/"
@@ -160,7 +160,7 @@ def test_wrong_password_generates_nothing_and_old_codes_still_work(
     assert codes_from(html) == []
     assert snapshot(app, ignore=("attempt_counters", "security_events")) == before
     with app.app_context():
-        assert redeem_backup_code(db.session, current_hasher(), user, old[0]) is not None
+        assert redeem_backup_code(db.session, current_keys(), user, old[0]) is not None
 
 
 def test_getting_codes_is_never_a_get_request(app, logged_in):
@@ -177,7 +177,7 @@ def test_regenerating_replaces_the_sheet(app, logged_in, user):
     assert set(first) != set(second)
     with app.app_context():
         for code in set(first) - set(second):
-            assert redeem_backup_code(db.session, current_hasher(), user, code) is None
+            assert redeem_backup_code(db.session, current_keys(), user, code) is None
 
 
 def test_download_is_a_text_file_with_the_same_codes(app, logged_in):
@@ -222,11 +222,11 @@ def test_low_codes_warning_at_two_or_fewer(app, logged_in, user):
     codes = give_codes(app, user)
     with app.app_context():
         for code in codes[:7]:
-            redeem_backup_code(db.session, current_hasher(), user, code)
+            redeem_backup_code(db.session, current_keys(), user, code)
             db.session.commit()
     assert "Only" not in logged_in.client.get("/").get_data(as_text=True)
     with app.app_context():
-        redeem_backup_code(db.session, current_hasher(), user, codes[7])
+        redeem_backup_code(db.session, current_keys(), user, codes[7])
         db.session.commit()
     home = logged_in.client.get("/").get_data(as_text=True)
     assert "2 of 10 codes left" in home and "Only 2 backup codes left" in home
@@ -239,7 +239,30 @@ def test_all_codes_used(app, logged_in, user):
     codes = give_codes(app, user)
     with app.app_context():
         for code in codes:
-            redeem_backup_code(db.session, current_hasher(), user, code)
+            redeem_backup_code(db.session, current_keys(), user, code)
             db.session.commit()
     status = logged_in.client.get(STATUS).get_data(as_text=True)
     assert "0 of 10" in status and "All codes are used" in status
+
+
+def test_the_event_insert_failing_over_http_changes_nothing(app, logged_in, user):
+    """The same fault through the page: the error page says nothing was changed, and it is so."""
+    old = give_codes(app, user)
+    before = snapshot(app, ignore=("attempt_counters", "user_sessions"))
+
+    def refuse_insert(mapper, connection, target):
+        if target.kind == "codes_generated":
+            raise RuntimeError("the event's insert failed")
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    sqlalchemy_event.listen(SecurityEvent, "before_insert", refuse_insert)
+    try:
+        response = logged_in.submit(CONFIRM, {"password": PASSWORD})
+    finally:
+        sqlalchemy_event.remove(SecurityEvent, "before_insert", refuse_insert)
+    assert response.status_code == 500
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    assert snapshot(app, ignore=("attempt_counters", "user_sessions")) == before
+    with app.app_context():
+        assert redeem_backup_code(db.session, current_keys(), user, old[0]) is not None
+        db.session.commit()

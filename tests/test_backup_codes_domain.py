@@ -11,10 +11,12 @@ from unittest import mock
 
 import bcrypt
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import func, select
 
+from blueprints.context import app_context_of
 from extensions import db
-from models import BackupCode, BackupCodeSet
+from models import BackupCode, BackupCodeSet, SecurityEvent, User
 from security import backup_codes
 from security.backup_codes import (
     CODES_PER_SET,
@@ -23,10 +25,10 @@ from security.backup_codes import (
     generate_codes,
     normalise_code_input,
     redeem_backup_code,
-    replace_code_set,
 )
-from security.keys import Hasher, current_hasher
-from tests.conftest import give_codes, snapshot, table_dump
+from security.keys import KeyRing
+from security.settings import get_new_codes
+from tests.helpers import PASSWORD, count, current_keys, give_codes, snapshot, table_dump
 
 
 def test_a_set_is_ten_distinct_eight_digit_codes():
@@ -58,8 +60,8 @@ def test_entropy_and_uniform_digits():
     digits = Counter("".join(code for _ in range(1250) for code in generate_codes()))
     total = sum(digits.values())
     assert set(digits) == set("0123456789")
-    for count in digits.values():
-        assert abs(count / total - 0.1) < 0.01
+    for share in digits.values():
+        assert abs(share / total - 0.1) < 0.01
 
 
 @pytest.mark.parametrize(
@@ -107,13 +109,13 @@ def test_stored_codes_are_peppered_bcrypt_with_one_salt_per_set(app, user):
     with app.app_context():
         code_set = db.session.scalar(select(BackupCodeSet))
         digests = db.session.scalars(select(BackupCode.digest).order_by(BackupCode.number)).all()
-        hasher = current_hasher()
+        hasher = current_keys()
     assert len(digests) == 10 and len(set(digests)) == 10
     cost = app.config["BACKUP_CODE_BCRYPT_COST"]
     assert all(d.startswith(f"$2b${cost:02d}$") for d in digests)
     assert all(d.startswith(code_set.salt) for d in digests)
     assert backup_codes.code_digest(hasher, codes[0], code_set.salt) == digests[0]
-    other_pepper = Hasher(pepper=b"another pepper", password_cost=4, code_cost=4)
+    other_pepper = KeyRing(pepper=b"another pepper", password_cost=4, code_cost=4)
     assert backup_codes.code_digest(other_pepper, codes[0], code_set.salt) != digests[0]
 
 
@@ -149,7 +151,7 @@ def test_verifying_costs_one_derivation_whatever_the_number_of_codes(app, user):
                 mock.patch.object(bcrypt, "hashpw", wraps=bcrypt.hashpw) as hashpw,
                 mock.patch.object(bcrypt, "checkpw", wraps=bcrypt.checkpw) as checkpw,
             ):
-                redeem_backup_code(db.session, current_hasher(), user, code)
+                redeem_backup_code(db.session, current_keys(), user, code)
                 db.session.commit()
             assert hashpw.call_count == 1
             assert checkpw.call_count == 0
@@ -159,7 +161,7 @@ def test_unknown_account_and_account_without_codes_do_the_same_work(app, user):
     with app.app_context():
         for user_id in (None, user):
             with mock.patch.object(bcrypt, "hashpw", wraps=bcrypt.hashpw) as hashpw:
-                assert redeem_backup_code(db.session, current_hasher(), user_id, "12345678") is None
+                assert redeem_backup_code(db.session, current_keys(), user_id, "12345678") is None
             assert hashpw.call_count == 1
 
 
@@ -167,10 +169,10 @@ def test_a_code_works_once(app, user):
     """Checklist 15."""
     codes = give_codes(app, user)
     with app.app_context():
-        first = redeem_backup_code(db.session, current_hasher(), user, codes[2])
+        first = redeem_backup_code(db.session, current_keys(), user, codes[2])
         db.session.commit()
-        again = redeem_backup_code(db.session, current_hasher(), user, codes[2])
-        other = redeem_backup_code(db.session, current_hasher(), user, codes[5])
+        again = redeem_backup_code(db.session, current_keys(), user, codes[2])
+        other = redeem_backup_code(db.session, current_keys(), user, codes[5])
         db.session.commit()
     assert first is not None and first.number == 3 and first.codes_left == 9
     assert again is None
@@ -182,13 +184,13 @@ def test_another_accounts_code_fails_and_is_not_consumed(app, user, other_user):
     give_codes(app, user)
     bobs = give_codes(app, other_user)
     with app.app_context():
-        assert redeem_backup_code(db.session, current_hasher(), user, bobs[0]) is None
+        assert redeem_backup_code(db.session, current_keys(), user, bobs[0]) is None
         db.session.commit()
         used = db.session.scalar(
             select(func.count()).select_from(BackupCode).where(BackupCode.used_at.is_not(None))
         )
         assert used == 0
-        assert redeem_backup_code(db.session, current_hasher(), other_user, bobs[0]) is not None
+        assert redeem_backup_code(db.session, current_keys(), other_user, bobs[0]) is not None
 
 
 def test_regenerating_voids_every_old_code(app, user):
@@ -198,26 +200,37 @@ def test_regenerating_voids_every_old_code(app, user):
     with app.app_context():
         for code in old:
             if code not in new:
-                assert redeem_backup_code(db.session, current_hasher(), user, code) is None
-        assert redeem_backup_code(db.session, current_hasher(), user, new[0]) is not None
+                assert redeem_backup_code(db.session, current_keys(), user, code) is None
+        assert redeem_backup_code(db.session, current_keys(), user, new[0]) is not None
         db.session.commit()
         assert db.session.scalar(select(func.count()).select_from(BackupCodeSet)) == 1
         assert db.session.scalar(select(func.count()).select_from(BackupCode)) == 10
 
 
-def test_a_failed_regeneration_leaves_the_old_set_whole(app, user):
-    """Checklist 8: inject a failure after the old set was deleted; the transaction rolls back."""
+def test_a_failed_event_insert_leaves_the_old_set_whole(app, user):
+    """Checklist 8: "get new codes" writes the new set, then the insert of its event fails: the
+    one transaction rolls back, so the old set is whole and still works, no new set, no event."""
     old = give_codes(app, user)
+    before = snapshot(app, ignore=("attempt_counters",))
+
+    def refuse_insert(mapper, connection, target):
+        raise RuntimeError("the event's insert failed")
+
     with app.app_context():
-        with (
-            mock.patch.object(db.session, "commit", side_effect=RuntimeError("disk full")),
-            pytest.raises(RuntimeError),
-        ):
-            replace_code_set(db.session, current_hasher(), user)
-        status = code_status(db.session, user)
-        assert status is not None and status.codes_left == 10
-        assert db.session.scalar(select(func.count()).select_from(BackupCode)) == 10
-        assert redeem_backup_code(db.session, current_hasher(), user, old[9]) is not None
+        ctx = app_context_of(app)
+        account = db.session.get(User, user)
+        sqlalchemy_event.listen(SecurityEvent, "before_insert", refuse_insert)
+        try:
+            with pytest.raises(RuntimeError, match="event's insert failed"):
+                get_new_codes(ctx, account, PASSWORD)
+        finally:
+            sqlalchemy_event.remove(SecurityEvent, "before_insert", refuse_insert)
+        db.session.rollback()
+    assert snapshot(app, ignore=("attempt_counters",)) == before
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(BackupCodeSet)) == 1
+        assert count(app, SecurityEvent, SecurityEvent.kind == "codes_generated") == 0
+        assert redeem_backup_code(db.session, current_keys(), user, old[9]) is not None
         db.session.commit()
 
 
@@ -225,7 +238,7 @@ def test_status_counts_used_numbers(app, user):
     codes = give_codes(app, user)
     with app.app_context():
         for index in (0, 4):
-            redeem_backup_code(db.session, current_hasher(), user, codes[index])
+            redeem_backup_code(db.session, current_keys(), user, codes[index])
             db.session.commit()
         status = code_status(db.session, user)
     assert status.used_numbers == [1, 5]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from unittest import mock
 
 import bcrypt
@@ -12,10 +11,16 @@ from sqlalchemy import select
 
 from extensions import db
 from models import AttemptCounter, BackupCode, BackupCodeSet, SecurityEvent
-from security import clock
 from security.backup_codes import redeem_backup_code
-from security.keys import current_hasher
-from tests.conftest import PASSWORD, Person, codes_from, give_codes, snapshot, wrong_code
+from tests.helpers import (
+    PASSWORD,
+    Person,
+    codes_from,
+    current_keys,
+    give_codes,
+    snapshot,
+    wrong_code,
+)
 
 STATUS = "/settings/security/two-factor/backup-codes/"
 CHECK = "/settings/security/two-factor/backup-codes/check/"
@@ -93,7 +98,7 @@ def test_a_valid_code_is_named_by_number_and_still_works(app, logged_in, user, u
 
 def test_a_used_code_is_not_valid(app, logged_in, user, user_codes):
     with app.app_context():
-        redeem_backup_code(db.session, current_hasher(), user, user_codes[0])
+        redeem_backup_code(db.session, current_keys(), user, user_codes[0])
         db.session.commit()
     html = check(logged_in, user_codes[0]).get_data(as_text=True)
     assert f"{NOT_VALID} ({set_id(app)}): it may be used already, mistyped, or from" in html
@@ -165,13 +170,12 @@ def test_wrong_shapes_get_a_message_and_are_not_counted(
     assert snapshot(app) == before
 
 
-def test_checks_share_the_account_limit_with_recovery(app, person, user, user_codes):
+def test_checks_share_the_account_limit_with_recovery(app, person, user, user_codes, frozen_clock):
     """Checklist 23: wrong checks count like wrong codes anywhere; then even a valid one waits.
 
     After 5 wrong checks the next check, of a valid code, is refused without any hashing, and
     code entry on "Forgot password?" is throttled too. Nothing is spent.
     """
-    clock.set_now(datetime(2026, 11, 26, 9, 0, 0))
     person.login()
     for index in range(5):
         assert NOT_VALID in check(person, wrong_code(user_codes, index)).get_data(as_text=True)

@@ -15,9 +15,15 @@ from app import create_app
 from extensions import db
 from models import User, UserSession
 from security.backup_codes import redeem_backup_code
-from security.keys import current_hasher
-from tests.conftest import PASSWORD, Person, csrf_from, give_codes, snapshot
-from tests.test_two_factor import turn_on
+from tests.helpers import (
+    PASSWORD,
+    Person,
+    csrf_from,
+    current_keys,
+    give_codes,
+    snapshot,
+    turn_on_app,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
@@ -54,7 +60,7 @@ def test_the_same_hashing_work_whatever_codes_are_left(app, user, used):
     codes = give_codes(app, user)
     with app.app_context():
         for code in codes[:used]:
-            redeem_backup_code(db.session, current_hasher(), user, code)
+            redeem_backup_code(db.session, current_keys(), user, code)
             db.session.commit()
     person = Person(app.test_client())
     person.start_recovery("alice")
@@ -66,7 +72,7 @@ def test_the_same_hashing_work_whatever_codes_are_left(app, user, used):
 
 def test_the_code_step_cannot_be_forced_and_protected_pages_redirect(app, user, user_codes):
     """Checklist 21/64: no pending log-in, no code step; a half-logged-in client sees nothing."""
-    turn_on(app, user)
+    turn_on_app(app, user)
     person = Person(app.test_client())
     token = csrf_from(person.client.get("/accounts/login/").get_data(as_text=True))
     for url in ("/accounts/two-factor/", "/accounts/two-factor/backup-code/"):
@@ -176,9 +182,9 @@ def test_trusted_proxies_honour_only_the_last_hop(tmp_path):
 
     @app.route("/whoami")
     def whoami():
-        from security.client import client_ip
+        from blueprints.context import request_client
 
-        return client_ip()
+        return request_client().ip
 
     client = app.test_client()
     seen = client.get(

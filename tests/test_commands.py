@@ -8,9 +8,8 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import AttemptCounter, BackupCodeSet, PendingLogin, User, UserSession
-from security import clock
 from security.attempts import unknown_name_key
-from tests.conftest import Person, give_codes, make_user, user_by_name
+from tests.helpers import Person, give_codes, make_user, user_by_name
 
 
 def test_init_db_is_safe_to_repeat(runner):
@@ -65,10 +64,10 @@ def test_create_user(app, runner):
     assert user_by_name(app, "frank") is None
 
 
-def test_prune_removes_only_what_has_expired(app, runner):
+def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
     """Abandoned sessions, stale half-finished log-ins and quiet counters of unknown names go;
     live sessions, account counters and a closed unknown name stay."""
-    start = datetime(2026, 11, 1, 12, 0)
+    start = frozen_clock()
     user_id = make_user(app)
     cap = app.config["MAX_CONSECUTIVE_FAILURES"]
     minutes = timedelta(minutes=1)
@@ -134,7 +133,6 @@ def test_prune_removes_only_what_has_expired(app, runner):
             ]
         )
         db.session.commit()
-    clock.set_now(start)
 
     result = runner.invoke(args=["prune"])
     assert result.exit_code == 0, result.output
@@ -156,15 +154,14 @@ def test_prune_removes_only_what_has_expired(app, runner):
     )
 
 
-def test_a_pruned_session_cookie_no_longer_signs_in(app, runner):
+def test_a_pruned_session_cookie_no_longer_signs_in(app, runner, frozen_clock):
     """Pruning is the same rule as the request-time check: the cookie of an idle session is
     dead whether its row went at the next request or in the nightly prune."""
     make_user(app)
     person = Person(app.test_client())
     person.login()
     assert person.client.get("/settings/").status_code == 200
-    clock.set_now(clock.now() + timedelta(minutes=31))
+    frozen_clock(minutes=31)
     assert runner.invoke(args=["prune"]).output.startswith("Removed: 1 sessions")
-    clock.set_now(None)
     response = person.client.get("/settings/")
     assert response.status_code == 302 and "/accounts/login/" in response.location

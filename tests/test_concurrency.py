@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import BackupCode, SecurityEvent
-from tests.conftest import PASSWORD, give_codes, make_user
-from tests.live import Browser, race, running
+from tests.helpers import PASSWORD, give_codes, make_user
+from tools.live import Browser, race, running
 
 
 @pytest.mark.parametrize("round_number", range(5))

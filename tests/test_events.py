@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import SecurityEvent
-from tests.conftest import PASSWORD, Person
+from tests.helpers import PASSWORD, Person
 
 NEW = "another fine passphrase"
 

@@ -11,17 +11,18 @@ from sqlalchemy import select
 from extensions import db
 from models import BackupCodeSet, User, UserSession
 from security.backup_codes import redeem_backup_code
-from security.keys import Hasher, current_hasher
+from security.keys import KeyRing
 from security.passwords import hash_password
-from tests.conftest import (
+from tests.helpers import (
     PASSWORD,
     Person,
     codes_from,
     csrf_from,
+    current_keys,
     make_user,
     snapshot,
 )
-from tests.live import Browser, at_once, running
+from tools.live import Browser, at_once, running
 
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 
@@ -192,7 +193,7 @@ def test_password_fields_allow_managers_and_paste(client):
 
 def test_password_hashes_are_salted_and_production_cost_is_12():
     """Checklist 52."""
-    hasher = Hasher(pepper=b"pepper", password_cost=12, code_cost=10)
+    hasher = KeyRing(pepper=b"pepper", password_cost=12, code_cost=10)
     first, second = hash_password(hasher, PASSWORD), hash_password(hasher, PASSWORD)
     assert first != second
     assert first.startswith("$2b$12$")
@@ -256,11 +257,11 @@ def test_two_simultaneous_regenerations_leave_one_displayed_set(app_factory):
         working = [
             codes
             for _, codes, _ in shown
-            if redeem_backup_code(db.session, current_hasher(), user_id, codes[0]) is not None
+            if redeem_backup_code(db.session, current_keys(), user_id, codes[0]) is not None
         ]
         db.session.commit()
         assert len(working) == 1
         for code in working[0][1:]:
-            assert redeem_backup_code(db.session, current_hasher(), user_id, code) is not None
+            assert redeem_backup_code(db.session, current_keys(), user_id, code) is not None
         db.session.commit()
         assert db.session.get(User, user_id) is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from unittest import mock
 
 import bcrypt
@@ -10,20 +9,11 @@ import pytest
 
 from extensions import db
 from models import AttemptCounter, BackupCode, SecurityEvent
-from security import clock
 from security.attempts import Limits
-from tests.conftest import PASSWORD, Person, count, csrf_from, make_user, wrong_code
+from tests.helpers import PASSWORD, Person, count, csrf_from, make_user, wrong_code
 
 THROTTLED = "Too many failed attempts"
 CODE_PAGE = "/accounts/password/reset/backup-code/"
-START = datetime(2026, 11, 26, 9, 0, 0)
-
-
-@pytest.fixture
-def frozen_clock():
-    clock.set_now(START)
-    yield lambda seconds: clock.set_now(START + timedelta(seconds=seconds))
-    clock.set_now(None)
 
 
 def failed_events(app) -> int:

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 
 from app import create_app
 from extensions import db
-from tests.conftest import PASSWORD, Person, database_uri, make_user
+from tests.helpers import PASSWORD, Person, database_uri, make_user
 
 
 def empty_database(app) -> None:

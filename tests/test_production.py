@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import select, text
 
 from app import create_app
-from bench import server as bench_server
 from config import Config, engine_options, normalise_database_url
 from extensions import db
 from models import BackupCode
-from tests.conftest import PASSWORD, Person, give_codes, make_user
-from tests.live import Browser, race
+from tests.helpers import PASSWORD, Person, give_codes, make_user
+from tools import gunicorn as gunicorn_launcher
+from tools.live import Browser, race
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,7 +130,7 @@ def gunicorn(tmp_path: Path, database_uri: str, app_spec: str, workers: int):
         "PASSWORD_BCRYPT_COST": "4",
         "BACKUP_CODE_BCRYPT_COST": "4",
     }
-    return bench_server.gunicorn(tmp_path, env, workers, app_spec)
+    return gunicorn_launcher.gunicorn(tmp_path, env, workers, app_spec)
 
 
 def test_four_gunicorn_workers_let_exactly_one_of_twenty_simultaneous_uses_in(app, tmp_path):
@@ -168,7 +168,7 @@ def test_four_gunicorn_workers_let_exactly_one_of_twenty_simultaneous_uses_in(ap
 SPRAY = """
 import json, sys
 from app import create_app
-from tests.conftest import Person
+from tests.helpers import Person
 app = create_app({
     "SPAREKEY_ENV": "test",
     "SQLALCHEMY_DATABASE_URI": sys.argv[1],
@@ -238,8 +238,7 @@ def test_the_derived_pepper_can_be_pinned_before_rotating_secret_key(app_factory
     import hashlib
     import hmac
 
-    from security.keys import current_hasher
-    from tests.conftest import PASSWORD, Person, give_codes, make_user
+    from tests.helpers import PASSWORD, Person, current_keys, give_codes, make_user
 
     old = app_factory("pepper.db")
     user_id = make_user(old, "alice", PASSWORD)
@@ -253,7 +252,7 @@ def test_the_derived_pepper_can_be_pinned_before_rotating_secret_key(app_factory
         user_id = make_user(old, "alice", PASSWORD)
         codes = give_codes(old, user_id)
     with old.app_context(), rotated.app_context():
-        assert current_hasher().pepper == derived.digest()
+        assert current_keys().pepper == derived.digest()
     person = Person(rotated.test_client())
     assert person.login("alice", PASSWORD).status_code == 302
     person.logout()

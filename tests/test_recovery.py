@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import AttemptCounter, BackupCode, SecurityEvent, UserSession
-from tests.conftest import PASSWORD, Person, csrf_from, give_codes, snapshot
+from tests.helpers import PASSWORD, Person, csrf_from, give_codes, snapshot
 
 CODE_PAGE = "/accounts/password/reset/backup-code/"
 FAILED = "That code did not work."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security_scan import FAILED, NOT_AUDITED, OK, judge_pip_audit
+from tools.security_scan import FAILED, NOT_AUDITED, OK, judge_pip_audit
 
 NO_VULNERABILITIES = "No known vulnerabilities found\n"
 

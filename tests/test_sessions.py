@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import pytest
 from sqlalchemy import select
 from werkzeug.debug import DebuggedApplication
@@ -11,42 +9,32 @@ from werkzeug.debug import DebuggedApplication
 from app import create_app
 from extensions import db
 from models import UserSession
-from security import clock
-from tests.conftest import Person, count
-
-START = datetime(2026, 11, 26, 9, 0, 0)
-
-
-@pytest.fixture
-def set_clock():
-    clock.set_now(START)
-    yield lambda **delta: clock.set_now(START + timedelta(**delta))
-    clock.set_now(None)
+from tests.helpers import Person, count
 
 
 def sessions_count(app) -> int:
     return count(app, UserSession)
 
 
-def test_idle_timeout_after_30_minutes(app, person, user, set_clock):
+def test_idle_timeout_after_30_minutes(app, person, user, frozen_clock):
     """Checklist 59."""
     person.login()
-    set_clock(minutes=29)
+    frozen_clock(minutes=29)
     assert person.client.get("/settings/").status_code == 200
-    set_clock(minutes=58)
+    frozen_clock(minutes=58)
     assert person.client.get("/settings/").status_code == 200
-    set_clock(minutes=88, seconds=1)
+    frozen_clock(minutes=88, seconds=1)
     response = person.client.get("/settings/")
     assert response.status_code == 302 and response.location.startswith("/accounts/login/")
     assert sessions_count(app) == 0
 
 
-def test_absolute_timeout_after_12_hours_even_when_active(app, person, user, set_clock):
+def test_absolute_timeout_after_12_hours_even_when_active(app, person, user, frozen_clock):
     person.login()
     for minutes in range(20, 12 * 60, 20):
-        set_clock(minutes=minutes)
+        frozen_clock(minutes=minutes)
         assert person.client.get("/settings/").status_code == 200, minutes
-    set_clock(hours=12, seconds=1)
+    frozen_clock(hours=12, seconds=1)
     assert person.client.get("/settings/").status_code == 302
 
 
@@ -76,7 +64,7 @@ def test_login_activity_lists_sessions_and_logs_out_others(app, user):
     assert sessions_count(app) == 1
 
 
-def test_login_activity_leaves_out_sessions_past_a_timeout(app, user, set_clock):
+def test_login_activity_leaves_out_sessions_past_a_timeout(app, user, frozen_clock):
     """A phone left idle is no longer a session: its cookie is refused, and the list agrees."""
     phone, laptop = Person(app.test_client()), Person(app.test_client())
     phone.login(
@@ -84,13 +72,13 @@ def test_login_activity_leaves_out_sessions_past_a_timeout(app, user, set_clock)
             "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1"
         }
     )
-    set_clock(minutes=10)
+    frozen_clock(minutes=10)
     laptop.login(
         headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"}
     )
     page = laptop.client.get("/settings/security/sessions/").get_data(as_text=True)
     assert "Mobile Safari on iOS" in page
-    set_clock(minutes=35)
+    frozen_clock(minutes=35)
     page = laptop.client.get("/settings/security/sessions/").get_data(as_text=True)
     assert "Mobile Safari on iOS" not in page and "This device" in page
     assert sessions_count(app) == 2  # the row is still there until its cookie returns or prune

@@ -6,8 +6,7 @@ import re
 
 import pyotp
 
-from tests.conftest import PASSWORD, Person
-from tests.test_two_factor import turn_on
+from tests.helpers import PASSWORD, Person, turn_on_app
 
 
 def start(person: Person, journey: str):
@@ -57,7 +56,7 @@ def test_use_journey_explains_the_app_step_instead_of_calling_it_a_wrong_turn(
 ):
     """With an authentication app on, a right code leads to the app's code first: the tour says
     why and offers nothing that would leave the half-finished recovery."""
-    secret = turn_on(app, user)
+    secret = turn_on_app(app, user)
     start(person, "use")
     person.start_recovery("alice")
     response = person.enter_code(user_codes[0])

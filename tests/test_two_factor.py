@@ -12,19 +12,27 @@ from sqlalchemy import select
 
 from extensions import db
 from models import AttemptCounter, BackupCode, PendingLogin, SecurityEvent, User, UserSession
-from security import clock
-from security.keys import Hasher, current_hasher
+from security.keys import KeyRing
 from security.totp import (
     TotpFormatError,
     accept_code,
     decrypt_secret,
-    encrypt_secret,
     matching_step,
     normalise_totp_input,
 )
-from tests.conftest import PASSWORD, Person, codes_from, count, csrf_from, snapshot, table_dump
+from tests.helpers import (
+    PASSWORD,
+    T0,
+    Person,
+    codes_from,
+    count,
+    csrf_from,
+    current_keys,
+    snapshot,
+    table_dump,
+    turn_on_app,
+)
 
-T0 = datetime(2026, 11, 26, 9, 0, 10)
 TWO_FACTOR = "/accounts/two-factor/"
 TWO_FACTOR_CODE = "/accounts/two-factor/backup-code/"
 SETUP = "/settings/security/two-factor/app/setup/"
@@ -37,30 +45,14 @@ def app_code(secret: str, at: datetime, steps: int = 0) -> str:
 
 
 @pytest.fixture
-def at():
-    """A clock the test moves: at(seconds) sets it that many seconds after T0."""
-    clock.set_now(T0)
-    yield (
-        lambda seconds=0: (
-            clock.set_now(T0 + timedelta(seconds=seconds)) or (T0 + timedelta(seconds=seconds))
-        )
-    )
-    clock.set_now(None)
-
-
-def turn_on(app, user_id: int) -> str:
-    secret = pyotp.random_base32()
-    with app.app_context():
-        user = db.session.get(User, user_id)
-        user.totp_secret = encrypt_secret(current_hasher(), secret)
-        user.totp_enabled_at = clock.now()
-        db.session.commit()
-    return secret
+def at(frozen_clock):
+    """The shared frozen clock, by its short name here: at(seconds) moves it past T0."""
+    return frozen_clock
 
 
 @pytest.fixture
-def app_secret(app, user, at) -> str:
-    return turn_on(app, user)
+def app_secret(user_with_app) -> str:
+    return user_with_app
 
 
 # The domain, with a fixed clock
@@ -98,27 +90,27 @@ def test_one_step_of_drift_either_way_and_no_more():
 
 
 def test_a_code_is_accepted_once_and_older_steps_never_after_a_newer_one(app, user, at):
-    secret = turn_on(app, user)
+    secret = turn_on_app(app, user)
     with app.app_context():
         alice = db.session.get(User, user)
         now_code, earlier = app_code(secret, T0), app_code(secret, T0, -1)
-        assert accept_code(db.session, current_hasher(), alice, now_code, T0)
+        assert accept_code(db.session, current_keys(), alice, now_code, T0)
         db.session.commit()
         db.session.refresh(alice)
-        assert not accept_code(db.session, current_hasher(), alice, now_code, T0)
-        assert not accept_code(db.session, current_hasher(), alice, earlier, T0)
+        assert not accept_code(db.session, current_keys(), alice, now_code, T0)
+        assert not accept_code(db.session, current_keys(), alice, earlier, T0)
         later = T0 + timedelta(seconds=30)
-        assert accept_code(db.session, current_hasher(), alice, app_code(secret, later), later)
+        assert accept_code(db.session, current_keys(), alice, app_code(secret, later), later)
 
 
 def test_secrets_are_encrypted_at_rest(app, user, at):
-    secret = turn_on(app, user)
+    secret = turn_on_app(app, user)
     with app.app_context():
         stored = db.session.scalar(select(User.totp_secret))
         dump = table_dump(app)
         assert secret not in dump and secret.lower() not in dump
-        assert decrypt_secret(current_hasher(), stored) == secret
-    other = Hasher(pepper=b"p", password_cost=4, code_cost=4, totp_key=encrypt_key())
+        assert decrypt_secret(current_keys(), stored) == secret
+    other = KeyRing(pepper=b"p", password_cost=4, code_cost=4, totp_key=encrypt_key())
     with pytest.raises(InvalidToken):
         decrypt_secret(other, stored)
 
@@ -472,7 +464,7 @@ def test_any_other_page_wipes_the_half_logged_in_state(app, person, user, app_se
 def test_a_tampered_hidden_field_naming_another_user_is_ignored(
     app, user, other_user, app_secret, at
 ):
-    bob_secret = turn_on(app, other_user)
+    bob_secret = turn_on_app(app, other_user)
     person = Person(app.test_client())
     person.login()
     response = person.submit(

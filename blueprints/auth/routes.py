@@ -14,49 +14,31 @@ from blueprints.auth.forms import (
     SignupForm,
     TroubleForm,
 )
-from blueprints.web import (
-    PENDING_KEY,
-    begin_second_factor,
-    current_hasher,
-    current_limits,
-    current_pending,
-    drop_pending,
-    no_referrer,
-    refusal,
-    safe_next,
-    show_code_notice_elsewhere,
-    sign_in,
-    sign_out,
-)
-from extensions import db, limiter
-from security import events
-from security.accounts import (
-    MAX_IDENTIFIER_LENGTH,
-    CheckResult,
-    DuplicateAccount,
-    check_password_login,
-    create_user,
-    recover_with_backup_code,
-    set_new_password,
-)
+from blueprints.browser import PENDING_KEY, enter, forget_pending, hold_pending, leave
+from blueprints.context import request_context
+from blueprints.navigation import no_referrer, safe_next
+from extensions import limiter
+from security.accounts import MAX_IDENTIFIER_LENGTH
 from security.backup_codes import LOW_CODES_WARNING
-from security.sessions import clear_password_change_flag, end_other_sessions
-from security.two_factor import (
-    FIRST_CODE_GONE,
-    LOGIN,
-    RECOVERY,
+from security.outcomes import (
+    CodesUsed,
+    NeedsSecondFactor,
+    Reason,
+    Recovered,
+    Refused,
+    SignedIn,
+)
+from security.settings import set_new_password
+from security.signing_in import (
     finish_with_app,
     finish_with_backup_code,
+    log_in,
+    log_out,
+    pending_login,
+    recover_with_backup_code,
+    sign_up,
 )
 
-LOGIN_FAILED_MESSAGE = "The username or password is incorrect. Check them and try again."
-APP_CODE_FAILED_MESSAGE = (
-    "That code did not work. Check the time on your phone and enter the newest code."
-)
-CODE_FAILED_MESSAGE = (
-    "That code did not work. Check the account name and the code and try again. "
-    "Each code works only once."
-)
 RECOVERY_KEY = "recovery_identifier"
 
 
@@ -70,6 +52,29 @@ def _failed_attempts_notice(count: int) -> None:
         )
 
 
+def _codes_used_notice(used: CodesUsed | None) -> None:
+    if used is None:
+        return
+    left = f"{used.codes_left} {'code' if used.codes_left == 1 else 'codes'} left."
+    if len(used.numbers) == 2:
+        first, second = used.numbers
+        flash(f"You used backup codes #{first} and #{second}. {left}", "success")
+    else:
+        flash(f"You used backup code #{used.numbers[0]}. {left}", "success")
+    if used.codes_left <= LOW_CODES_WARNING:
+        flash("You are running out of backup codes. Get new ones in Settings.", "warning")
+
+
+def _signed_in(outcome: SignedIn | Recovered, default_page: str):
+    """Give the cookie its new session and tell the person what happened on the way in."""
+    enter(outcome.session)
+    _codes_used_notice(outcome.codes_used)
+    _failed_attempts_notice(outcome.failures_before)
+    if isinstance(outcome, Recovered):
+        return redirect(url_for("auth.new_password"))
+    return redirect(default_page)
+
+
 @bp.route("/signup/", methods=["GET", "POST"])
 @limiter.limit("20/minute", methods=["POST"])
 def signup():
@@ -77,23 +82,20 @@ def signup():
         return redirect(url_for("profile.home"))
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            user = create_user(
-                db.session,
-                current_hasher(),
-                form.username.data,
-                form.password.data,
-                email=form.email.data,
-                phone=form.phone.data,
-            )
-        except DuplicateAccount:
-            form.username.errors.append("This username, email or phone is taken. Try another.")
-        else:
-            sign_in(user)
-            events.record_event(db.session, user.id, events.LOGGED_IN)
-            db.session.commit()
-            flash(f"Welcome to Sparekey, {user.username}!", "success")
-            return redirect(url_for("profile.home"))
+        outcome = sign_up(
+            request_context(),
+            form.username.data,
+            form.password.data,
+            email=form.email.data,
+            phone=form.phone.data,
+        )
+        match outcome:
+            case SignedIn(session=started):
+                enter(started)
+                flash(f"Welcome to Sparekey, {started.user.username}!", "success")
+                return redirect(url_for("profile.home"))
+            case Refused(message=message):
+                form.username.errors.append(message)
     return render_template("auth/signup.html", form=form)
 
 
@@ -104,28 +106,23 @@ def login():
         return redirect(url_for("profile.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        result = check_password_login(
-            db.session, current_hasher(), current_limits(), form.identifier.data, form.password.data
-        )
-        message = refusal(result, LOGIN_FAILED_MESSAGE)
-        if message:
-            form.form_errors.append(message)
-        elif result.needs_second_factor:
-            begin_second_factor(result.user.id, LOGIN)
-            return redirect(url_for("auth.two_factor"))
-        else:
-            sign_in(result.user)
-            events.record_event(db.session, result.user.id, events.LOGGED_IN)
-            db.session.commit()
-            _failed_attempts_notice(result.failures_before)
-            return redirect(safe_next(request.args.get("next")) or url_for("profile.home"))
+        match log_in(request_context(), form.identifier.data, form.password.data):
+            case SignedIn() as outcome:
+                next_page = safe_next(request.args.get("next")) or url_for("profile.home")
+                return _signed_in(outcome, next_page)
+            case NeedsSecondFactor(pending_token=token):
+                hold_pending(token)
+                return redirect(url_for("auth.two_factor"))
+            case Refused(message=message):
+                form.form_errors.append(message)
     return render_template("auth/login.html", form=form)
 
 
 @bp.route("/logout/", methods=["POST"])
 @login_required
 def logout():
-    sign_out()
+    log_out(request_context(), current_user, current_user.current_session)
+    leave()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
 
@@ -159,86 +156,38 @@ def use_backup_code():
         return redirect(url_for("auth.trouble"))
     form = BackupCodeForm()
     if form.validate_on_submit():
-        result = recover_with_backup_code(
-            db.session, current_hasher(), current_limits(), identifier, form.code.data
-        )
-        message = refusal(result, CODE_FAILED_MESSAGE)
-        if message:
-            form.code.errors.append(message)
-        elif result.needs_second_factor:
-            begin_second_factor(result.user.id, RECOVERY, result.first_code_digest)
-            return redirect(url_for("auth.two_factor"))
-        else:
-            return _finish_recovery(result)
+        match recover_with_backup_code(request_context(), identifier, form.code.data):
+            case Recovered() as outcome:
+                return _signed_in(outcome, url_for("auth.new_password"))
+            case NeedsSecondFactor(pending_token=token):
+                hold_pending(token)
+                return redirect(url_for("auth.two_factor"))
+            case Refused(message=message):
+                form.code.errors.append(message)
     return render_template("auth/backup_code.html", form=form, identifier=identifier)
 
 
-def _codes_used_message(result: CheckResult) -> str:
-    left = result.redemption.codes_left
-    codes = f"{left} {'code' if left == 1 else 'codes'} left."
-    if result.first_redemption is not None:
-        return (
-            f"You used backup codes #{result.first_redemption.number} and "
-            f"#{result.redemption.number}. {codes}"
-        )
-    return f"You used backup code #{result.redemption.number}. {codes}"
-
-
-def _after_code_use(result: CheckResult) -> None:
-    if result.redemption is not None:
-        flash(_codes_used_message(result), "success")
-        if result.redemption.codes_left <= LOW_CODES_WARNING:
-            flash("You are running out of backup codes. Get new ones in Settings.", "warning")
-        show_code_notice_elsewhere(result.user, result.code_event)
-
-
-def _finish_recovery(result: CheckResult):
-    """A recovery passed: every session ends, a new one starts, and a new password comes next."""
-    user = result.user
-    end_other_sessions(db.session, user.id, keep_session_id=None)
-    sign_in(user, must_change_password=True)
-    events.record_event(db.session, user.id, events.RECOVERED)
-    _after_code_use(result)
-    db.session.commit()
-    _failed_attempts_notice(result.failures_before)
-    return redirect(url_for("auth.new_password"))
-
-
-def _pending_or_restart():
-    pending = current_pending()
-    if pending is None:
-        session.pop(PENDING_KEY, None)
-        flash("That took too long, or it started elsewhere. Log in again.", "info")
-    return pending
-
-
-def _finish_second_factor(pending, result: CheckResult, method: str):
-    drop_pending()
-    if result.problem == FIRST_CODE_GONE:
-        flash("Your first backup code was used meanwhile. Start again.", "error")
-        return redirect(url_for("auth.trouble"))
-    if pending.purpose == RECOVERY:
-        return _finish_recovery(result)
-    sign_in(result.user)
-    events.record_event(db.session, result.user.id, events.LOGGED_IN, f"with {method}")
-    _after_code_use(result)
-    db.session.commit()
-    _failed_attempts_notice(result.failures_before)
-    return redirect(url_for("profile.home"))
-
-
-def _second_factor_page(form_class, finish, wrong_code: str, method: str, template: str):
+def _second_factor_page(form_class, finish, template: str):
     """The two-factor step, by app code or by backup code: same state, limits and outcome."""
-    pending = _pending_or_restart()
-    if pending is None:
+    ctx = request_context()
+    token = session.get(PENDING_KEY)
+    pending = pending_login(ctx, token)
+    if pending is None or token is None:
+        forget_pending()
+        flash("That took too long, or it started elsewhere. Log in again.", "info")
         return redirect(url_for("auth.login"))
     form = form_class()
     if form.validate_on_submit():
-        result = finish(db.session, current_hasher(), current_limits(), pending, form.code.data)
-        message = refusal(result, wrong_code)
-        if message is None or result.problem is not None:
-            return _finish_second_factor(pending, result, method)
-        form.code.errors.append(message)
+        match finish(ctx, pending, token, form.code.data):
+            case SignedIn() | Recovered() as outcome:
+                forget_pending()
+                return _signed_in(outcome, url_for("profile.home"))
+            case Refused(reason=Reason.FIRST_CODE_GONE, message=message):
+                forget_pending()
+                flash(message, "error")
+                return redirect(url_for("auth.trouble"))
+            case Refused(message=message):
+                form.code.errors.append(message)
     return render_template(template, form=form, pending=pending)
 
 
@@ -247,13 +196,7 @@ def _second_factor_page(form_class, finish, wrong_code: str, method: str, templa
 @no_referrer
 def two_factor():
     """After the password: the 6-digit code from the authentication app."""
-    return _second_factor_page(
-        AppCodeForm,
-        finish_with_app,
-        APP_CODE_FAILED_MESSAGE,
-        "the authentication app",
-        "auth/two_factor.html",
-    )
+    return _second_factor_page(AppCodeForm, finish_with_app, "auth/two_factor.html")
 
 
 @bp.route("/two-factor/backup-code/", methods=["GET", "POST"])
@@ -262,11 +205,7 @@ def two_factor():
 def two_factor_backup_code():
     """A backup code instead of the app (or, in a recovery, a second backup code)."""
     return _second_factor_page(
-        BackupCodeForm,
-        finish_with_backup_code,
-        CODE_FAILED_MESSAGE,
-        "a backup code",
-        "auth/two_factor_backup_code.html",
+        BackupCodeForm, finish_with_backup_code, "auth/two_factor_backup_code.html"
     )
 
 
@@ -281,10 +220,7 @@ def new_password():
     form = NewPasswordForm()
     form.username, form.email = current_user.username, current_user.email or ""
     if form.validate_on_submit():
-        set_new_password(db.session, current_hasher(), current_user, form.password.data)
-        end_other_sessions(db.session, current_user.id, keep_session_id=row.id)
-        clear_password_change_flag(db.session, row.id)
-        db.session.commit()
+        set_new_password(request_context(), current_user, row, form.password.data)
         flash("Your new password is saved. You are logged in.", "success")
         return redirect(url_for("profile.home"))
     return render_template("auth/new_password.html", form=form)

@@ -4,4 +4,10 @@ from flask import Blueprint
 
 bp = Blueprint("tour", __name__)
 
-from blueprints.tour import routes  # noqa: E402, F401
+from blueprints.tour import journeys, routes  # noqa: E402, F401
+
+# Every page can show the tour's banner and callouts: the tour registers its own helpers.
+bp.add_app_template_global(journeys.banner, "tour_banner")
+bp.add_app_template_global(journeys.callout_html, "tour_callout")
+bp.add_app_template_global(journeys.target_class, "tour_class")
+bp.add_app_template_global(journeys.page_url, "tour_page_url")

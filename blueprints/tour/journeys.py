@@ -14,7 +14,7 @@ from flask import g, render_template, session, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
-from blueprints.web import TOUR_KEY
+from blueprints.browser import TOUR_KEY
 
 
 @dataclass(frozen=True)

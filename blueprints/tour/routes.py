@@ -8,10 +8,13 @@ from flask import abort, redirect, render_template, request, send_from_directory
 from flask_login import current_user
 from sqlalchemy import select
 
+from blueprints.browser import leave
+from blueprints.context import request_context
+from blueprints.navigation import safe_next
 from blueprints.tour import bp, journeys
-from blueprints.web import safe_next, sign_out
 from extensions import db
 from models import User
+from security.signing_in import log_out
 
 
 @bp.route("/tour/")
@@ -28,7 +31,8 @@ def start():
         return redirect(url_for("tour.choose"))
     if not journey.needs_login and current_user.is_authenticated:
         # "Use a backup code" starts where a locked-out person stands: logged out.
-        sign_out("to take the tour")
+        log_out(request_context(), current_user, current_user.current_session, "to take the tour")
+        leave()
     journeys.start(journey.key)
     if journey.needs_login and current_user.is_authenticated:
         return redirect(url_for("profile.home"))

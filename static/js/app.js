@@ -47,13 +47,12 @@
   if (navigator.clipboard && window.isSecureContext) {
     copyButton.hidden = false;
     copyButton.addEventListener("click", function () {
-      var lines = ["Sparekey backup codes for " + codes.dataset.account + " (set " + codes.dataset.set + ")"];
-      codes.querySelectorAll(".code").forEach(function (item, index) {
-        lines.push(index + 1 + ". " + item.querySelector(".code-value").textContent.trim());
-      });
-      navigator.clipboard.writeText(lines.join("\n") + "\n").then(
+      // The same text as Download (settings/codes.txt), rendered by the server into the page.
+      var text = document.querySelector("[data-codes-text]").textContent;
+      var count = codes.querySelectorAll(".code").length;
+      navigator.clipboard.writeText(text).then(
         function () {
-          status.textContent = "Copied all 10 codes.";
+          status.textContent = "Copied all " + count + " codes.";
         },
         function () {
           status.textContent = "Could not copy. Select the codes and copy them by hand.";

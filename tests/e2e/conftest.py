@@ -18,7 +18,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from app import create_app
 from extensions import db
-from tests.live import running
+from tools.live import running
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright

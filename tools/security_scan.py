@@ -2,7 +2,7 @@
 against the log-in, sign-up and recovery forms of a local server. Exits non-zero on a finding.
 
 The outcome of each tool is also written to test-artifacts/security-scan.json, which
-`python -m tests.checklist_report` shows in docs/security.md (items 73 and 74).
+`python -m tools.checklist_report` shows in docs/security.md (items 73 and 74).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def sqlmap() -> Verdict:
     from app import create_app
     from commands import demo_account
     from extensions import db
-    from tests.live import running
+    from tools.live import running
 
     print("== sqlmap", flush=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -170,11 +170,11 @@ def sqlmap() -> Verdict:
 
 def code_entry_cookie(base: str, username: str) -> str:
     """A session that typed `username` on "Forgot password?" and chose "Use a backup code"."""
-    from tests.live import Browser
+    from tools.live import Browser
 
     browser = Browser(base)
     browser.ready_to_enter_code(username)
-    return "; ".join(f"{cookie.name}={cookie.value}" for cookie in browser.jar)
+    return browser.cookie_header()
 
 
 def scan_form(url: str, field: str, folder: Path, extra: list[str]) -> str:

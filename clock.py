@@ -1,4 +1,4 @@
-"""The one place that reads the time, so tests can set the clock."""
+"""The one place that reads the time, so tests can set the clock (models and security use it)."""
 
 from __future__ import annotations
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,10 +56,12 @@ def _wait_until_healthy(process: subprocess.Popen, errors: Path, deadline: float
         if base is not None:
             try:
                 # An http:// URL built from gunicorn's own log line.
-                with urllib.request.urlopen(base + "/healthz", timeout=5) as response:  # noqa: S310
+                with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
                     if response.status == 200:
                         return base
-            except (urllib.error.URLError, ConnectionError):
+            except (OSError, http.client.HTTPException):
+                # Refused, reset or timed out (a worker still booting on a loaded machine):
+                # all OSErrors, URLError included; try again until the deadline.
                 pass
         time.sleep(0.05)
     raise RuntimeError(f"gunicorn was not healthy within {deadline} s:\n{errors.read_text()}")

@@ -2,8 +2,8 @@
 how they fared in this run.
 
 Tests name their items in their docstrings ("Checklist 16", "Checklist 21/64"). Run with
-`python -m tests.checklist_report`; it runs those tests itself and writes the table. Items 73
-and 74 are proved by `python -m tests.security_scan` (sqlmap, pip-audit): their "Last run" is
+`python -m tools.checklist_report`; it runs those tests itself and writes the table. Items 73
+and 74 are proved by `python -m tools.security_scan` (sqlmap, pip-audit): their "Last run" is
 read from the result file that scan writes, when there is one.
 """
 
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
-from tests.security_scan import FAILED, RESULTS
+from tools.security_scan import FAILED, RESULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "security.md"
@@ -126,7 +126,7 @@ SCANNED_BY = {73: "sqlmap", 74: "pip-audit"}
 
 
 def scan_results() -> dict | None:
-    """What the last `python -m tests.security_scan` wrote, or None when there is nothing."""
+    """What the last `python -m tools.security_scan` wrote, or None when there is nothing."""
     try:
         return json.loads(RESULTS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -200,10 +200,10 @@ def main() -> int:
     lines = [
         "# Security checklist: what applies and what proves it",
         "",
-        "Written by `python -m tests.checklist_report` (run by `make security`) on "
+        "Written by `python -m tools.checklist_report` (run by `make security`) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Each test names its item in its docstring; "
         '"Last run" is that test\'s result in the run that wrote this page; for items 73 and 74 '
-        "it is the outcome of `make security`'s scan (`tests/security_scan.py`) before it.",
+        "it is the outcome of `make security`'s scan (`tools/security_scan.py`) before it.",
         "",
         "| # | Requirement | Applies | Proved by | Last run |",
         "|---|---|---|---|---|",

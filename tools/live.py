@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import urllib.error
 import urllib.parse
@@ -13,9 +14,16 @@ from http.cookiejar import CookieJar
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.conftest import csrf_from
-
 CODE_PAGE = "/accounts/password/reset/backup-code/"
+CSRF_PATTERN = re.compile(r'name="(?:[\w-]+-)?csrf_token"[^>]*?value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The first CSRF token of a page, as the form that carries it would send it."""
+    match = CSRF_PATTERN.search(html)
+    if match is None:
+        raise AssertionError("no CSRF token on the page")
+    return match.group(1)
 
 
 @contextmanager

@@ -1,22 +1,8 @@
-"""Who is asking: the client IP and a short device description, from the request."""
+"""A short description of a device ("Chrome on Android") from its User-Agent string."""
 
 from __future__ import annotations
 
-from flask import has_request_context, request
 from ua_parser import parse as parse_user_agent
-
-
-def client_ip() -> str:
-    """`request.remote_addr`; forwarding headers count only through the TRUSTED_PROXIES fix-up."""
-    if not has_request_context():
-        return ""
-    return (request.remote_addr or "")[:45]
-
-
-def client_user_agent() -> str:
-    if not has_request_context():
-        return ""
-    return (request.headers.get("User-Agent") or "").replace("\x00", "")[:300]
 
 
 def describe_device(user_agent: str) -> str:

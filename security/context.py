@@ -1,0 +1,45 @@
+"""What every use case is given: the database session, the key ring, the limits and the client.
+
+The web layer builds one `Context` per request (`blueprints/context.py`); commands and tests build
+their own. Nothing here reads a request: the client's address and user agent arrive as data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from security.attempts import Limits
+from security.keys import KeyRing
+from security.sessions import Timeouts
+
+MAX_IP_LENGTH = 45
+MAX_USER_AGENT_LENGTH = 300
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking, as the web layer saw it: recorded on events and sessions."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+    @classmethod
+    def of(cls, ip: str | None, user_agent: str | None) -> Client:
+        """Trimmed to the columns' sizes; NUL (which PostgreSQL cannot store) removed."""
+        return cls(
+            ip=(ip or "")[:MAX_IP_LENGTH],
+            user_agent=(user_agent or "").replace("\x00", "")[:MAX_USER_AGENT_LENGTH],
+        )
+
+
+@dataclass(frozen=True)
+class Context:
+    db: Session
+    keys: KeyRing
+    limits: Limits
+    timeouts: Timeouts
+    client: Client = Client()
+    # How long the half-logged-in state between password and second factor lives.
+    pending_login_seconds: int = 5 * 60

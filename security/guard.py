@@ -1,0 +1,63 @@
+"""One guarded check of a secret: reserved on the counter before any hashing, then a failure
+(recorded, committed) or a success (the counter cleared in the use case's transaction)."""
+
+from __future__ import annotations
+
+from models import User
+from security import events
+from security.attempts import account_key, clear_failures, clear_password_failures, reserve_attempt
+from security.context import Context
+from security.outcomes import Reason, Refused
+
+
+class Attempt:
+    """An attempt that the counter let through; every use case that checks a secret opens one.
+
+    The reservation is committed on its own before any hashing: that is what makes it count in
+    advance, so a request that dies mid-check still counted, and concurrent guesses beyond the
+    back-off are refused without hashing.
+    """
+
+    def __init__(self, ctx: Context, user: User | None, key: str) -> None:
+        self.ctx = ctx
+        self.user = user
+        self.key = key
+
+    def fail(self, event_kind: str, message: str, reason: Reason = Reason.WRONG_SECRET) -> Refused:
+        """Undo whatever the check wrote, record the wrong secret, commit. An unknown name gets
+        only a log line: it has no owner to show an event to."""
+        self.ctx.db.rollback()
+        if self.user is not None:
+            events.record_event(self.ctx, self.user.id, event_kind, outcome="failure")
+            self.ctx.db.commit()
+        else:
+            events.log_event(event_kind, None, "failure", "unknown account", self.ctx.client.ip)
+        return Refused(reason, message)
+
+    def succeed(self, attempts: int = 1) -> int:
+        """Clear the counter (not committed); returns how many failures came before.
+
+        `attempts`: how many checks of this success were counted in advance (2 when a second
+        factor followed the password or a first code)."""
+        return clear_failures(self.ctx.db, self.key, attempts)
+
+    def first_factor_passed(self) -> None:
+        """A right password that still needs a second factor: the password's own delay and cap
+        start again, the second factor's do not (not committed)."""
+        clear_password_failures(self.ctx.db, self.key)
+
+
+def begin_attempt(
+    ctx: Context, kind: str, where: str, user: User | None, key: str | None = None
+) -> Attempt | Refused:
+    """Reserve one attempt of `kind` for the account (or, with `key`, for a name that matches no
+    account); a Refused if the counter says wait or closed."""
+    if key is None:
+        if user is None:
+            raise ValueError("an attempt needs an account or a counter key")
+        key = account_key(user.id)
+    throttled = reserve_attempt(ctx.db, key, kind, ctx.limits)
+    if throttled is None:
+        return Attempt(ctx, user, key)
+    events.log_event(events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip)
+    return Refused(Reason.THROTTLED, throttled.message)

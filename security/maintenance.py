@@ -1,0 +1,73 @@
+"""What an operator does from the command line: unlock an account, prune, reset the demo."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from models import (
+    AttemptCounter,
+    BackupCode,
+    BackupCodeSet,
+    PendingLogin,
+    SecurityEvent,
+    User,
+    UserSession,
+)
+from security.accounts import find_user
+from security.attempts import account_key, clear_failures, prune_unknown_name_counters
+from security.context import Context
+from security.outcomes import Reason, Refused
+from security.passwords import hash_password
+from security.sessions import prune_expired
+from security.signing_in import register_account
+
+
+def unlock_account(ctx: Context, identifier: str) -> User | Refused:
+    """Clear an account's failure counter (after checking who is asking, out of band)."""
+    user = find_user(ctx.db, identifier)
+    if user is None:
+        return Refused(Reason.GONE, f"No account matches {identifier!r}.")
+    clear_failures(ctx.db, account_key(user.id))
+    ctx.db.commit()
+    return user
+
+
+def prune(ctx: Context) -> dict[str, int]:
+    """Delete expired sessions, expired half-finished log-ins and stale counters of unknown
+    names; returns how many of each went."""
+    removed = prune_expired(ctx.db, ctx.timeouts, ctx.pending_login_seconds)
+    removed["counters of unknown names"] = prune_unknown_name_counters(ctx.db, ctx.limits)
+    ctx.db.commit()
+    return removed
+
+
+def demo_account(
+    ctx: Context, username: str, password: str, profile: dict[str, str], reset: bool = False
+) -> User:
+    """The demo account, created if missing; `reset` puts it back to its first state: its
+    profile and password, no backup codes, no authenticator app, no sessions, no history."""
+    user = ctx.db.scalar(select(User).where(User.username == username))
+    if user is None:
+        created = register_account(
+            ctx,
+            username,
+            password,
+            email=profile["email"],
+            display_name=profile["display_name"],
+        )
+        if isinstance(created, Refused):
+            raise RuntimeError(created.message)
+        user, reset = created, True
+    if reset:
+        user.password_hash = hash_password(ctx.keys, password)
+        user.display_name = profile["display_name"]
+        user.bio = profile["bio"]
+        user.avatar = profile["avatar"]
+        user.totp_secret = user.totp_pending_secret = None
+        user.totp_enabled_at = user.totp_last_step = None
+        user.clear_code_notice()
+        for model in (BackupCode, BackupCodeSet, UserSession, PendingLogin, SecurityEvent):
+            ctx.db.execute(delete(model).where(model.user_id == user.id))
+        ctx.db.execute(delete(AttemptCounter).where(AttemptCounter.key == account_key(user.id)))
+        ctx.db.commit()
+    return user

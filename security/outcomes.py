@@ -1,0 +1,119 @@
+"""What a use case returns: one small type per way it can end, for the view to translate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from models import User, UserSession
+from security.backup_codes import CodeStatus, NewCodeSet
+
+
+class Reason(Enum):
+    """Why a use case refused; the view picks the form field the message belongs to."""
+
+    THROTTLED = "throttled"
+    WRONG_SECRET = "wrong secret"
+    WRONG_PASSWORD = "wrong password"
+    WRONG_CODE = "wrong code"
+    FIRST_CODE_GONE = "first code gone"
+    TAKEN = "taken"
+    NOT_CURRENT = "not current"
+    GONE = "gone"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Nothing changed but the counted attempt and its failure event; `message` says why."""
+
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True)
+class Started:
+    """A new server-side session for this browser: the cookie gets `token`."""
+
+    user: User
+    token: str
+    row: UserSession
+
+
+@dataclass(frozen=True)
+class CodesUsed:
+    """The backup codes a success spent (two in a recovery of an account with an app)."""
+
+    numbers: tuple[int, ...]
+    codes_left: int
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    session: Started
+    # Failed attempts on the account since it was last used, to tell the owner.
+    failures_before: int = 0
+    codes_used: CodesUsed | None = None
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """In with a backup code: every other session ended, a new password comes next."""
+
+    session: Started
+    failures_before: int
+    codes_used: CodesUsed
+
+
+@dataclass(frozen=True)
+class Secured:
+    """Every session ended and every code voided; this browser's new session must choose a new
+    password first."""
+
+    session: Started
+
+
+@dataclass(frozen=True)
+class NeedsSecondFactor:
+    """The first factor passed; the half-finished log-in waits on the server under `token`."""
+
+    pending_token: str
+
+
+@dataclass(frozen=True)
+class NewCodes:
+    code_set: NewCodeSet
+
+
+@dataclass(frozen=True)
+class CodeIsValid:
+    """ "Check a saved code": an unused code of the current set, number `number`; not spent."""
+
+    number: int
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    sessions_ended: int
+
+
+@dataclass(frozen=True)
+class AppTurnedOn:
+    # The first sheet, when the account had no codes: the password was confirmed just now.
+    first_sheet: NewCodeSet | None
+
+
+@dataclass(frozen=True)
+class SessionsEnded:
+    count: int
+
+
+@dataclass(frozen=True)
+class CurrentSet:
+    """The set a download names is the account's current one."""
+
+    status: CodeStatus
+
+
+@dataclass(frozen=True)
+class Done:
+    """The action happened; there is nothing more to say than that."""

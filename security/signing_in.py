@@ -1,0 +1,287 @@
+"""The ways in and out, one use case each: sign up, log in, the two-factor step, recovery with a
+backup code, log out.
+
+Each takes a Context and plain values, returns one outcome from `security/outcomes.py`, and owns
+its transaction: it commits once, or rolls back and changes nothing but the counted attempt
+(`security/guard.py`).
+"""
+
+from __future__ import annotations
+
+from clock import now
+from models import PendingLogin, SecurityEvent, User, UserSession
+from security import events
+from security.accounts import DuplicateAccount, add_account, counter_key, find_user
+from security.attempts import CODE, PASSWORD, SECOND_FACTOR
+from security.backup_codes import (
+    Redemption,
+    derive_code,
+    find_unused_code,
+    redeem_backup_code,
+    use_code_digest,
+)
+from security.context import Context
+from security.guard import Attempt, begin_attempt
+from security.outcomes import (
+    CodesUsed,
+    Done,
+    NeedsSecondFactor,
+    Reason,
+    Recovered,
+    Refused,
+    SignedIn,
+    Started,
+)
+from security.passwords import verify_password
+from security.sessions import (
+    end_other_sessions,
+    end_pending_login,
+    end_session,
+    load_pending_login,
+    start_pending_login,
+    start_session,
+)
+from security.totp import accept_code
+from security.two_factor import LOGIN, RECOVERY
+
+LOGIN_FAILED = "The username or password is incorrect. Check them and try again."
+APP_CODE_FAILED = "That code did not work. Check the time on your phone and enter the newest code."
+CODE_FAILED = (
+    "That code did not work. Check the account name and the code and try again. "
+    "Each code works only once."
+)
+TAKEN = "This username, email or phone is taken. Try another."
+FIRST_CODE_GONE = "Your first backup code was used meanwhile. Start again."
+
+
+def _start(ctx: Context, user: User, must_change_password: bool = False) -> Started:
+    row, token = start_session(
+        ctx.db, user.id, ctx.client.ip, ctx.client.user_agent, must_change_password
+    )
+    return Started(user=user, token=token, row=row)
+
+
+def register_account(
+    ctx: Context,
+    username: str,
+    password: str,
+    email: str | None = None,
+    phone: str | None = None,
+    display_name: str = "",
+) -> User | Refused:
+    """A new account, not signed in (the `create-user` and `demo` commands)."""
+    try:
+        user = add_account(ctx.db, ctx.keys, username, password, email, phone, display_name)
+    except DuplicateAccount as error:
+        return Refused(Reason.TAKEN, str(error))
+    events.record_event(ctx, user.id, events.SIGNED_UP)
+    ctx.db.commit()
+    return user
+
+
+def sign_up(
+    ctx: Context, username: str, password: str, email: str | None, phone: str | None
+) -> SignedIn | Refused:
+    """The account, its "signed up" and "logged in" events and its first session: one
+    transaction."""
+    try:
+        user = add_account(ctx.db, ctx.keys, username, password, email, phone)
+    except DuplicateAccount:
+        return Refused(Reason.TAKEN, TAKEN)
+    events.record_event(ctx, user.id, events.SIGNED_UP)
+    started = _start(ctx, user)
+    events.record_event(ctx, user.id, events.LOGGED_IN)
+    ctx.db.commit()
+    return SignedIn(session=started)
+
+
+def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSecondFactor | Refused:
+    """Counter first, then exactly one bcrypt check whether or not the account exists."""
+    user = find_user(ctx.db, identifier)
+    attempt = begin_attempt(ctx, PASSWORD, "log-in", user, counter_key(user, identifier))
+    if isinstance(attempt, Refused):
+        return attempt
+    stored_hash = user.password_hash if user is not None else None
+    if not verify_password(ctx.keys, password, stored_hash) or user is None:
+        return attempt.fail(events.LOGIN_FAILED, LOGIN_FAILED)
+    if user.totp_secret:
+        # The password's own count starts again; the second factor's does not, so knowing the
+        # password never resets the count between guesses of the app's code. The account's
+        # total (`failures`) keeps this attempt until the second factor passes.
+        attempt.first_factor_passed()
+        token = start_pending_login(ctx.db, user.id, LOGIN)
+        ctx.db.commit()
+        return NeedsSecondFactor(pending_token=token)
+    failures_before = attempt.succeed()
+    started = _start(ctx, user)
+    events.record_event(ctx, user.id, events.LOGGED_IN)
+    ctx.db.commit()
+    return SignedIn(session=started, failures_before=failures_before)
+
+
+def _codes_used(*redemptions: Redemption) -> CodesUsed:
+    """The numbers in the order they were typed; the count left after the last one spent."""
+    return CodesUsed(
+        numbers=tuple(r.number for r in redemptions),
+        codes_left=min(r.codes_left for r in redemptions),
+    )
+
+
+def _record_code_use(ctx: Context, user: User, redemption: Redemption) -> SecurityEvent:
+    return events.record_code_use(ctx, user.id, redemption.number, redemption.codes_left)
+
+
+def _show_notice_elsewhere(ctx: Context, user: User, event: SecurityEvent, row: UserSession):
+    """After a backup code is used, every other session shows who used it until dismissed."""
+    ctx.db.flush()  # the event's id
+    user.code_notice_event_id = event.id
+    user.code_notice_session_id = row.id
+
+
+def _recovered(
+    ctx: Context, user: User, failures_before: int, spent: list[tuple[Redemption, SecurityEvent]]
+) -> Recovered:
+    """Every session of the account ends, a new one starts that must set a new password first."""
+    end_other_sessions(ctx.db, user.id, keep_session_id=None)
+    started = _start(ctx, user, must_change_password=True)
+    events.record_event(ctx, user.id, events.RECOVERED)
+    _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
+    ctx.db.commit()
+    return Recovered(
+        session=started,
+        failures_before=failures_before,
+        codes_used=_codes_used(*(redemption for redemption, _ in spent)),
+    )
+
+
+def recover_with_backup_code(
+    ctx: Context, identifier: str, code: str
+) -> Recovered | NeedsSecondFactor | Refused:
+    """ "Forgot password?" with one backup code (already normalised) for the account named by
+    `identifier`: one derivation, one conditional UPDATE."""
+    user = find_user(ctx.db, identifier)
+    attempt = begin_attempt(ctx, CODE, "backup code", user, counter_key(user, identifier))
+    if isinstance(attempt, Refused):
+        return attempt
+    if user is not None and user.totp_secret:
+        # With an app on, one code is not enough: it is checked now and spent only when the
+        # app's code, or a second backup code, passes too (same hashing work as below).
+        found = find_unused_code(ctx.db, ctx.keys, user.id, code)
+        if found is None:
+            return attempt.fail(events.CODE_FAILED, CODE_FAILED)
+        token = start_pending_login(ctx.db, user.id, RECOVERY, first_code_digest=found[0])
+        ctx.db.commit()
+        return NeedsSecondFactor(pending_token=token)
+    redemption = redeem_backup_code(ctx.db, ctx.keys, user.id if user else None, code)
+    if redemption is None or user is None:
+        return attempt.fail(events.CODE_FAILED, CODE_FAILED)
+    failures_before = attempt.succeed()
+    event = _record_code_use(ctx, user, redemption)
+    return _recovered(ctx, user, failures_before, [(redemption, event)])
+
+
+def pending_login(ctx: Context, token: str | None) -> PendingLogin | None:
+    """The live half-finished log-in the cookie names (an expired one is deleted)."""
+    return load_pending_login(ctx.db, token, ctx.pending_login_seconds)
+
+
+def abandon_pending_login(ctx: Context, token: str) -> Done:
+    """Leaving the two-factor step for any other page ends the half-finished log-in."""
+    end_pending_login(ctx.db, token)
+    ctx.db.commit()
+    return Done()
+
+
+def _second_factor_passed(
+    ctx: Context,
+    attempt: Attempt,
+    pending: PendingLogin,
+    pending_token: str,
+    method: str,
+    second: Redemption | None = None,
+) -> SignedIn | Recovered | Refused:
+    """The second factor passed: spend a recovery's first code, end the half-finished log-in,
+    start the session; all in one transaction."""
+    user = attempt.user
+    assert user is not None  # noqa: S101 - the pending log-in's account, loaded by the caller
+    first = None
+    if pending.purpose == RECOVERY:
+        first = use_code_digest(ctx.db, user.id, pending.first_code_digest or "")
+        if first is None:
+            ctx.db.rollback()
+            end_pending_login(ctx.db, pending_token)
+            ctx.db.commit()
+            return Refused(Reason.FIRST_CODE_GONE, FIRST_CODE_GONE)
+    end_pending_login(ctx.db, pending_token)
+    # The password (or the first code) and this code were both counted in advance.
+    failures_before = attempt.succeed(attempts=2)
+    spent: list[tuple[Redemption, SecurityEvent]] = []
+    if second is not None and first is not None:
+        # The first one is spent after the second one, so its count of codes left is the final
+        # one; the message names them in the order they were typed.
+        first_event = _record_code_use(ctx, user, first)
+        second = Redemption(number=second.number, codes_left=first.codes_left)
+        spent = [(first, first_event), (second, _record_code_use(ctx, user, second))]
+    elif second is not None or first is not None:
+        only = second or first
+        assert only is not None  # noqa: S101
+        spent = [(only, _record_code_use(ctx, user, only))]
+    if pending.purpose == RECOVERY:
+        return _recovered(ctx, user, failures_before, spent)
+    started = _start(ctx, user)
+    events.record_event(ctx, user.id, events.LOGGED_IN, f"with {method}")
+    if spent:
+        _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
+    ctx.db.commit()
+    return SignedIn(
+        session=started,
+        failures_before=failures_before,
+        codes_used=_codes_used(*(r for r, _ in spent)) if spent else None,
+    )
+
+
+def _open_second_factor(ctx: Context, pending: PendingLogin, what: str) -> Attempt | Refused:
+    user = ctx.db.get(User, pending.user_id)
+    return begin_attempt(ctx, SECOND_FACTOR, what, user)
+
+
+def finish_with_app(
+    ctx: Context, pending: PendingLogin, pending_token: str, code: str
+) -> SignedIn | Recovered | Refused:
+    """The 6-digit app code (normalised) as the second factor."""
+    attempt = _open_second_factor(ctx, pending, "app code")
+    if isinstance(attempt, Refused):
+        return attempt
+    assert attempt.user is not None  # noqa: S101
+    if not accept_code(ctx.db, ctx.keys, attempt.user, code, now()):
+        return attempt.fail(events.APP_CODE_FAILED, APP_CODE_FAILED)
+    return _second_factor_passed(ctx, attempt, pending, pending_token, "the authentication app")
+
+
+def finish_with_backup_code(
+    ctx: Context, pending: PendingLogin, pending_token: str, code: str
+) -> SignedIn | Recovered | Refused:
+    """A backup code (normalised) as the second factor: instead of the app after the password,
+    or as the second code of a recovery."""
+    attempt = _open_second_factor(ctx, pending, "backup code")
+    if isinstance(attempt, Refused):
+        return attempt
+    assert attempt.user is not None  # noqa: S101
+    derived = derive_code(ctx.db, ctx.keys, attempt.user.id, code)
+    same_as_first = derived is not None and derived[1] == pending.first_code_digest
+    redemption = None
+    if derived is not None and not same_as_first:
+        redemption = use_code_digest(ctx.db, attempt.user.id, derived[1])
+    if redemption is None:
+        return attempt.fail(events.CODE_FAILED, CODE_FAILED)
+    return _second_factor_passed(
+        ctx, attempt, pending, pending_token, "a backup code", second=redemption
+    )
+
+
+def log_out(ctx: Context, user: User, row: UserSession, detail: str = "") -> Done:
+    """End this browser's server-side session (a copy of its cookie dies with it)."""
+    end_session(ctx.db, row.id)
+    events.record_event(ctx, user.id, events.LOGGED_OUT, detail)
+    ctx.db.commit()
+    return Done()

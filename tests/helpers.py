@@ -1,0 +1,172 @@
+"""Helpers the tests share: a person-like client, users and codes made directly, table reads.
+
+Fixtures live in conftest.py; everything else a test imports comes from here or `tools/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime
+
+import pyotp
+from flask import Flask, current_app
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+import clock
+from blueprints.context import app_context_of
+from config import normalise_database_url
+from extensions import db
+from models import User
+from security.backup_codes import replace_code_set
+from security.keys import KeyRing
+from security.outcomes import Refused
+from security.signing_in import register_account
+from security.totp import encrypt_secret
+from tools.live import csrf_from
+
+__all__ = ["csrf_from"]
+
+PASSWORD = "purple elephant sunrise"
+# The frozen clock's start: 10 s into a 30-second app-code step, so a step boundary is never near.
+T0 = datetime(2026, 11, 26, 9, 0, 10)
+CODE_PATTERN = re.compile(r'<span class="code-value">(\d{4}) (\d{4})</span>')
+
+
+def database_uri(tmp_path, name: str = "test.db") -> str:
+    """`DATABASE_URL` (normalised) when it is set, else a SQLite file `name` in `tmp_path`.
+
+    Apps on `DATABASE_URL` share one database: start them with `fresh_tables(app)`.
+    """
+    if os.environ.get("DATABASE_URL"):
+        return normalise_database_url(os.environ["DATABASE_URL"])
+    return f"sqlite:///{tmp_path / name}"
+
+
+def fresh_tables(app: Flask) -> None:
+    """Empty tables for `app`: a shared (PostgreSQL) database is dropped and re-created."""
+    with app.app_context():
+        if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            db.drop_all()
+        db.create_all()
+
+
+def keys_of(app: Flask) -> KeyRing:
+    """The app's key ring (pepper, costs, app-secret key)."""
+    with app.app_context():
+        return app_context_of(app).keys
+
+
+def current_keys() -> KeyRing:
+    """The key ring of the app whose context is active."""
+    return app_context_of(current_app).keys
+
+
+def codes_from(html: str) -> list[str]:
+    return [a + b for a, b in CODE_PATTERN.findall(html)]
+
+
+class Person:
+    """A browser-like client: it reads the CSRF token from the page it submits, as a form would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def submit(self, page: str, data: dict, action: str | None = None, **kwargs):
+        html = self.client.get(page).get_data(as_text=True)
+        return self.client.post(
+            action or page, data={"csrf_token": csrf_from(html), **data}, **kwargs
+        )
+
+    def signup(self, username: str = "alice", password: str = PASSWORD, **extra):
+        return self.submit(
+            "/accounts/signup/", {"username": username, "password": password, **extra}
+        )
+
+    def login(self, identifier: str = "alice", password: str = PASSWORD, **kwargs):
+        return self.submit(
+            "/accounts/login/", {"identifier": identifier, "password": password}, **kwargs
+        )
+
+    def logout(self):
+        return self.submit("/settings/", {}, action="/accounts/logout/")
+
+    def get_codes(self, password: str = PASSWORD) -> list[str]:
+        page = "/settings/security/two-factor/backup-codes/confirm/"
+        response = self.submit(page, {"password": password})
+        codes = codes_from(response.get_data(as_text=True))
+        assert len(codes) == 10, response.get_data(as_text=True)
+        return codes
+
+    def start_recovery(self, identifier: str = "alice"):
+        return self.submit(
+            "/accounts/password/reset/",
+            {"identifier": identifier, "use_backup_code": "1"},
+        )
+
+    def enter_code(self, code: str, **kwargs):
+        return self.submit("/accounts/password/reset/backup-code/", {"code": code}, **kwargs)
+
+
+def make_user(app: Flask, username: str = "alice", password: str = PASSWORD, **extra) -> int:
+    with app.app_context():
+        created = register_account(app_context_of(app), username, password, **extra)
+        assert not isinstance(created, Refused), created
+        return created.id
+
+
+def give_codes(app: Flask, user_id: int) -> list[str]:
+    with app.app_context():
+        ctx = app_context_of(app)
+        codes = replace_code_set(ctx.db, ctx.keys, user_id).codes
+        ctx.db.commit()
+        return codes
+
+
+def turn_on_app(app: Flask, user_id: int) -> str:
+    """Turn an authentication app on for the account directly; returns its secret."""
+    secret = pyotp.random_base32()
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        user.totp_secret = encrypt_secret(app_context_of(app).keys, secret)
+        user.totp_enabled_at = clock.now()
+        db.session.commit()
+    return secret
+
+
+def user_by_name(app: Flask, username: str) -> User | None:
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            db.session.expunge(user)
+        return user
+
+
+def count(app: Flask, model, *where) -> int:
+    """How many rows of `model` (matching `where`) the database holds."""
+    with app.app_context():
+        return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def wrong_code(codes: list[str], index: int) -> str:
+    """An 8-digit code that is not one of `codes`, different for every `index`."""
+    candidate = f"{index:08d}"
+    return candidate if candidate not in codes else f"{99999999 - index:08d}"
+
+
+def table_dump(app: Flask) -> str:
+    """Every row of every table as text, on SQLite and PostgreSQL alike."""
+    return "\n".join(f"{table} {row}" for table, rows in snapshot(app).items() for row in rows)
+
+
+def snapshot(app: Flask, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
+    """Every row of every table (minus `ignore`), to show that a refused request changed nothing."""
+    with app.app_context():
+        return {
+            table.name: sorted(
+                tuple(str(value) for value in row) for row in db.session.execute(table.select())
+            )
+            for table in db.metadata.sorted_tables
+            if table.name not in ignore
+        }

@@ -1,0 +1,1 @@
+"""Tools shared by the tests and the benchmarks: a live server, gunicorn, the security scan."""
