@@ -89,7 +89,7 @@ class Bench:
 def reset_database(app) -> None:
     """Empty tables (the tests' own reset), then close the pool before the server starts."""
     from extensions import db
-    from tests.helpers import fresh_tables
+    from tools.inprocess import fresh_tables
 
     fresh_tables(app)
     with app.app_context():
@@ -300,7 +300,7 @@ def flask_side_costs(app, username: str, paths: dict[str, tuple[str, bool]]) -> 
     from sqlalchemy import event
 
     from extensions import db
-    from tests.helpers import Person
+    from tools.inprocess import Person
 
     with app.app_context():
         engine = db.engine
@@ -575,7 +575,7 @@ def count_statements(app, username: str) -> dict[str, tuple[int, list[str], int]
     from sqlalchemy import event
 
     from extensions import db
-    from tests.helpers import Person
+    from tools.inprocess import Person
 
     with app.app_context():
         engine = db.engine

@@ -6,12 +6,10 @@ Fixtures live in conftest.py; everything else a test imports comes from here or 
 from __future__ import annotations
 
 import os
-import re
 from datetime import datetime
 
 import pyotp
 from flask import Flask, current_app
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 import clock
@@ -24,14 +22,13 @@ from security.keys import KeyRing
 from security.outcomes import Refused
 from security.signing_in import register_account
 from security.totp import encrypt_secret
+from tools.inprocess import PASSWORD, Person, codes_from, fresh_tables
 from tools.live import csrf_from
 
-__all__ = ["csrf_from"]
+__all__ = ["PASSWORD", "Person", "codes_from", "csrf_from", "fresh_tables"]
 
-PASSWORD = "purple elephant sunrise"
 # The frozen clock's start: 10 s into a 30-second app-code step, so a step boundary is never near.
 T0 = datetime(2026, 11, 26, 9, 0, 10)
-CODE_PATTERN = re.compile(r'<span class="code-value">(\d{4}) (\d{4})</span>')
 
 
 def database_uri(tmp_path, name: str = "test.db") -> str:
@@ -44,14 +41,6 @@ def database_uri(tmp_path, name: str = "test.db") -> str:
     return f"sqlite:///{tmp_path / name}"
 
 
-def fresh_tables(app: Flask) -> None:
-    """Empty tables for `app`: a shared (PostgreSQL) database is dropped and re-created."""
-    with app.app_context():
-        if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-            db.drop_all()
-        db.create_all()
-
-
 def keys_of(app: Flask) -> KeyRing:
     """The app's key ring (pepper, costs, app-secret key)."""
     with app.app_context():
@@ -61,52 +50,6 @@ def keys_of(app: Flask) -> KeyRing:
 def current_keys() -> KeyRing:
     """The key ring of the app whose context is active."""
     return app_context_of(current_app).keys
-
-
-def codes_from(html: str) -> list[str]:
-    return [a + b for a, b in CODE_PATTERN.findall(html)]
-
-
-class Person:
-    """A browser-like client: it reads the CSRF token from the page it submits, as a form would."""
-
-    def __init__(self, client: FlaskClient) -> None:
-        self.client = client
-
-    def submit(self, page: str, data: dict, action: str | None = None, **kwargs):
-        html = self.client.get(page).get_data(as_text=True)
-        return self.client.post(
-            action or page, data={"csrf_token": csrf_from(html), **data}, **kwargs
-        )
-
-    def signup(self, username: str = "alice", password: str = PASSWORD, **extra):
-        return self.submit(
-            "/accounts/signup/", {"username": username, "password": password, **extra}
-        )
-
-    def login(self, identifier: str = "alice", password: str = PASSWORD, **kwargs):
-        return self.submit(
-            "/accounts/login/", {"identifier": identifier, "password": password}, **kwargs
-        )
-
-    def logout(self):
-        return self.submit("/settings/", {}, action="/accounts/logout/")
-
-    def get_codes(self, password: str = PASSWORD) -> list[str]:
-        page = "/settings/security/two-factor/backup-codes/confirm/"
-        response = self.submit(page, {"password": password})
-        codes = codes_from(response.get_data(as_text=True))
-        assert len(codes) == 10, response.get_data(as_text=True)
-        return codes
-
-    def start_recovery(self, identifier: str = "alice"):
-        return self.submit(
-            "/accounts/password/reset/",
-            {"identifier": identifier, "use_backup_code": "1"},
-        )
-
-    def enter_code(self, code: str, **kwargs):
-        return self.submit("/accounts/password/reset/backup-code/", {"code": code}, **kwargs)
 
 
 def make_user(app: Flask, username: str = "alice", password: str = PASSWORD, **extra) -> int:

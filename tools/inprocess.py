@@ -1,0 +1,73 @@
+"""The app in this process: fresh tables, and a person-like client of Flask's test client.
+
+Shared by the tests and the in-process benchmarks.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from extensions import db
+from security.backup_codes import CODES_PER_SET
+from tools.live import csrf_from
+
+PASSWORD = "purple elephant sunrise"
+CODE_PATTERN = re.compile(r'<span class="code-value">(\d{4}) (\d{4})</span>')
+
+
+def fresh_tables(app: Flask) -> None:
+    """Empty tables for `app`: a shared (PostgreSQL) database is dropped and re-created."""
+    with app.app_context():
+        if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+            db.drop_all()
+        db.create_all()
+
+
+def codes_from(html: str) -> list[str]:
+    return [a + b for a, b in CODE_PATTERN.findall(html)]
+
+
+class Person:
+    """A browser-like client: it reads the CSRF token from the page it submits, as a form would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def submit(self, page: str, data: dict, action: str | None = None, **kwargs):
+        html = self.client.get(page).get_data(as_text=True)
+        return self.client.post(
+            action or page, data={"csrf_token": csrf_from(html), **data}, **kwargs
+        )
+
+    def signup(self, username: str = "alice", password: str = PASSWORD, **extra):
+        return self.submit(
+            "/accounts/signup/", {"username": username, "password": password, **extra}
+        )
+
+    def login(self, identifier: str = "alice", password: str = PASSWORD, **kwargs):
+        return self.submit(
+            "/accounts/login/", {"identifier": identifier, "password": password}, **kwargs
+        )
+
+    def logout(self):
+        return self.submit("/settings/", {}, action="/accounts/logout/")
+
+    def get_codes(self, password: str = PASSWORD) -> list[str]:
+        page = "/settings/security/two-factor/backup-codes/confirm/"
+        response = self.submit(page, {"password": password})
+        codes = codes_from(response.get_data(as_text=True))
+        if len(codes) != CODES_PER_SET:
+            raise AssertionError(response.get_data(as_text=True))
+        return codes
+
+    def start_recovery(self, identifier: str = "alice"):
+        return self.submit(
+            "/accounts/password/reset/",
+            {"identifier": identifier, "use_backup_code": "1"},
+        )
+
+    def enter_code(self, code: str, **kwargs):
+        return self.submit("/accounts/password/reset/backup-code/", {"code": code}, **kwargs)
