@@ -63,9 +63,13 @@ security: install
 	$(BIN)/python -m tools.security_scan
 	$(BIN)/python -m tools.checklist_report
 
+# ruff (style, and models.py / extensions.py below the domain), import-linter (the layers'
+# contracts in pyproject.toml) and mypy (security/, models.py and the clock).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
@@ -11,8 +12,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from clock import now
 from extensions import db
 
+if TYPE_CHECKING:
+    # db.Model is made at run time from this base (with Flask-SQLAlchemy's additions); type
+    # checkers see the base itself.
+    from extensions import Base as Model
+else:
+    Model = db.Model
 
-class User(UserMixin, db.Model):
+
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -61,7 +69,7 @@ class User(UserMixin, db.Model):
         return self.session_token
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """One row per signed-in browser; the cookie carries a random token whose hash is the id."""
 
     __tablename__ = "user_sessions"
@@ -81,7 +89,7 @@ class UserSession(db.Model):
     user: Mapped[User] = relationship(lazy="joined")
 
 
-class PendingLogin(db.Model):
+class PendingLogin(Model):
     """Between the password (or a first backup code) and the second factor; lives 5 minutes."""
 
     __tablename__ = "pending_logins"
@@ -96,7 +104,7 @@ class PendingLogin(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
-class BackupCodeSet(db.Model):
+class BackupCodeSet(Model):
     """The current set of ten codes of one account; replaced whole on regeneration."""
 
     __tablename__ = "backup_code_sets"
@@ -117,7 +125,7 @@ class BackupCodeSet(db.Model):
     )
 
 
-class BackupCode(db.Model):
+class BackupCode(Model):
     __tablename__ = "backup_codes"
     __table_args__ = (
         UniqueConstraint("set_id", "number"),
@@ -134,7 +142,7 @@ class BackupCode(db.Model):
     code_set: Mapped[BackupCodeSet] = relationship(back_populates="codes")
 
 
-class AttemptCounter(db.Model):
+class AttemptCounter(Model):
     """Consecutive failed checks of one account (or unknown name), shared by every entry point."""
 
     __tablename__ = "attempt_counters"
@@ -155,7 +163,7 @@ class AttemptCounter(db.Model):
     version: Mapped[int] = mapped_column(default=0)
 
 
-class SecurityEvent(db.Model):
+class SecurityEvent(Model):
     __tablename__ = "security_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from clock import now
 from models import AttemptCounter
+from security.rows import rows_changed
 
 # bandit B105: the kind of check, not a password.
 PASSWORD = "password"  # nosec B105
@@ -112,7 +113,7 @@ def prune_unknown_name_counters(db_session: Session, limits: Limits) -> int:
         wait = getattr(AttemptCounter, wait_column)
         conditions.append(wait.is_(None) | (wait < cutoff))
         conditions.append(getattr(AttemptCounter, count_column) < limits.max_consecutive_failures)
-    return db_session.execute(delete(AttemptCounter).where(*conditions)).rowcount
+    return rows_changed(db_session.execute(delete(AttemptCounter).where(*conditions)))
 
 
 def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) -> Throttled | None:
@@ -164,11 +165,13 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
             # Password and second factor wait on their own failures (the code kind, set above,
             # on every failure of the account).
             values[wait_column] = current + timedelta(seconds=limits.delay_after(own_failures + 1))
-        changed = db_session.execute(
-            update(AttemptCounter)
-            .where(AttemptCounter.key == key, AttemptCounter.version == row.version)
-            .values(**values)
-        ).rowcount
+        changed = rows_changed(
+            db_session.execute(
+                update(AttemptCounter)
+                .where(AttemptCounter.key == key, AttemptCounter.version == row.version)
+                .values(**values)
+            )
+        )
         db_session.commit()
         if changed == 1:
             return None

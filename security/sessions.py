@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from clock import now
 from models import PendingLogin, UserSession
+from security.rows import rows_changed
 
 # Writing last_seen_at on every request would cost a write per page; a minute is precise enough.
 TOUCH_INTERVAL = timedelta(seconds=60)
@@ -90,7 +91,7 @@ def end_other_sessions(db_session: Session, user_id: int, keep_session_id: str |
     condition = UserSession.user_id == user_id
     if keep_session_id is not None:
         condition = condition & (UserSession.id != keep_session_id)
-    return db_session.execute(delete(UserSession).where(condition)).rowcount
+    return rows_changed(db_session.execute(delete(UserSession).where(condition)))
 
 
 def end_session_by_public_id(db_session: Session, user_id: int, public_id: str) -> bool:
@@ -100,7 +101,7 @@ def end_session_by_public_id(db_session: Session, user_id: int, public_id: str) 
             UserSession.user_id == user_id, UserSession.public_id == public_id
         )
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def clear_password_change_flag(db_session: Session, session_id: str) -> None:
@@ -172,10 +173,12 @@ def prune_expired(db_session: Session, timeouts: Timeouts, pending_max_age_secon
     Returns how many of each went; not committed (the `prune` use case commits).
     """
     current = now()
-    sessions = db_session.execute(delete(UserSession).where(~_live(timeouts))).rowcount
-    pending = db_session.execute(
-        delete(PendingLogin).where(
-            PendingLogin.created_at < current - timedelta(seconds=pending_max_age_seconds)
+    sessions = rows_changed(db_session.execute(delete(UserSession).where(~_live(timeouts))))
+    pending = rows_changed(
+        db_session.execute(
+            delete(PendingLogin).where(
+                PendingLogin.created_at < current - timedelta(seconds=pending_max_age_seconds)
+            )
         )
-    ).rowcount
+    )
     return {"sessions": sessions, "pending log-ins": pending}

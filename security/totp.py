@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from models import User
 from security.backup_codes import CodeFormatError, typed_digits
 from security.keys import KeyRing
+from security.rows import rows_changed
 
 ISSUER = "Sparekey"
 STEP_SECONDS = 30
@@ -103,14 +104,16 @@ def accept_code(db_session: Session, keys: KeyRing, user: User, code: str, at: d
     step = matching_step(decrypt_secret(keys, user.totp_secret), code, at)
     if step is None:
         return False
-    changed = db_session.execute(
-        update(User)
-        .where(
-            User.id == user.id,
-            User.totp_secret.is_not(None),
-            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+    changed = rows_changed(
+        db_session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                User.totp_secret.is_not(None),
+                or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session=False)
         )
-        .values(totp_last_step=step)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     return changed == 1
