@@ -1,10 +1,12 @@
-"""The application factory: `flask --app app run`, or gunicorn "app:create_app()"."""
+"""The application factory: gunicorn "app:create_app()" (`make serve`), `make run` in development,
+and the `flask --app app` commands (init-db, demo, create-user, unlock-account, prune)."""
 
 from __future__ import annotations
 
 import logging
 import os
 
+import click
 from flask import (
     Flask,
     abort,
@@ -40,6 +42,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 def create_app(config: dict | None = None) -> Flask:
+    refuse_flask_run()
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     configure(app, config or {})
     register_extensions(app)
@@ -49,6 +52,18 @@ def create_app(config: dict | None = None) -> Flask:
     register_commands(app)
     register_template_helpers(app)
     return app
+
+
+def refuse_flask_run() -> None:
+    """`flask run` wraps the app in Werkzeug's debugger when FLASK_DEBUG is set or --debug or
+    --debugger is given, and that debugger's console runs code. The app cannot unwrap itself,
+    so it refuses to be served that way: `make run` is the development server."""
+    context = click.get_current_context(silent=True)
+    if context is not None and context.info_name == "run":
+        raise click.UsageError(
+            "Sparekey is not served by `flask run`: use `make run` (development) or "
+            "`make serve` (gunicorn)."
+        )
 
 
 def configure(app: Flask, overrides: dict) -> None:

@@ -39,6 +39,15 @@ def engine_options(url: str, base: dict) -> dict:
     return options
 
 
+def load_env_file() -> None:
+    """Read .env from the project's folder into the environment (what is set already wins).
+
+    `make run` and gunicorn call this; the flask commands read .env by themselves."""
+    from dotenv import load_dotenv
+
+    load_dotenv(BASE_DIR / ".env", override=False)
+
+
 def development_secret_key() -> str:
     """A random key kept in instance/ so that restarts keep sessions and the pepper stable."""
     key_file = INSTANCE_DIR / "secret_key"
@@ -54,8 +63,11 @@ def development_secret_key() -> str:
 class Config:
     """Settings shared by every environment."""
 
-    # Never the debugger, whatever FLASK_DEBUG says: Flask reads that variable when the app is
-    # made, and its interactive console runs code. Errors show the plain 500 page everywhere.
+    # app.debug stays off whatever FLASK_DEBUG says (Flask reads that variable when the app is
+    # made), so errors show the plain 500 page everywhere. What this guarantees: gunicorn and
+    # `make run` (serve_dev.py, the development server) never serve Werkzeug's debugger. `flask
+    # run` could wrap the app in it (FLASK_DEBUG=1, --debug, --debugger), so create_app refuses
+    # to be loaded by `flask run` at all (app.py: refuse_flask_run).
     DEBUG = False
     SECRET_KEY: str | None = None
     # Optional pepper for password and backup-code digests; derived from SECRET_KEY if unset.

@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from config import load_env_file
+
+# .env first, so the settings below and the app's configuration both see it.
+load_env_file()
+
 MAX_DEFAULT_WORKERS = 12
 
 

@@ -1,4 +1,5 @@
-"""Serve the app for `make run`: threaded development server, and a quiet exit on Ctrl-C."""
+"""The development server (`make run`): threaded, no reloader, no debugger; a quiet exit on
+Ctrl-C. Production is gunicorn (`make serve`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from werkzeug.serving import run_simple
 
 from app import create_app
+from config import load_env_file
 
 
 def main() -> None:
@@ -16,6 +18,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
+    load_env_file()
     app = create_app()
 
     def stop(signum, frame):

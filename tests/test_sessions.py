@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 from werkzeug.debug import DebuggedApplication
@@ -10,6 +15,8 @@ from app import create_app
 from extensions import db
 from models import UserSession
 from tests.helpers import Person, count
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def sessions_count(app) -> int:
@@ -170,6 +177,33 @@ def test_production_runs_without_debug_and_without_a_console(tmp_path, monkeypat
     assert response.status_code == 500 and "Something went wrong" in body
     assert "Traceback" not in body and "secret internals" not in body and "Werkzeug" not in body
     assert "Server" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("debug_env", "options"),
+    [({"FLASK_DEBUG": "1"}, []), ({}, ["--debug"]), ({}, ["--debugger", "--no-reload"])],
+)
+def test_flask_run_never_serves_the_debugger_console(tmp_path, debug_env, options):
+    """Checklist 71: `flask run` would wrap the app in Werkzeug's debugger (its console runs
+    code); the app refuses to be loaded by it and says which command serves it instead."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FLASK_")},
+        **debug_env,
+        "SPAREKEY_ENV": "test",
+    }
+    flask = Path(sys.executable).with_name("flask")
+    result = subprocess.run(  # noqa: S603 - our own interpreter's flask, fixed arguments
+        [flask, "--app", "app", "run", "--port", "0", *options],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "use `make run` (development)" in result.stderr
+    assert "Running on" not in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
