@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Flask, current_app, request
 
-from extensions import db
 from security.context import Client, Context
 
 EXTENSION = "sparekey"
 
 
 def install(app: Flask, base: Context) -> None:
-    """Keep the app's keys, limits and timeouts (a Context without a database session)."""
+    """Keep the app's Context: its database session (Flask-SQLAlchemy's scoped session, so each
+    request gets its own), keys, limits and timeouts, with no client."""
     app.extensions[EXTENSION] = base
 
 
 def app_context_of(app: Flask) -> Context:
-    """The app's Context with the current database session and no client (commands, tests)."""
-    base: Context = app.extensions[EXTENSION]
-    return Context(
-        db=db.session,
-        keys=base.keys,
-        limits=base.limits,
-        timeouts=base.timeouts,
-        pending_login_seconds=base.pending_login_seconds,
-    )
+    """The app's Context with no client (commands, tests); use inside an app context."""
+    return app.extensions[EXTENSION]
 
 
 def request_client() -> Client:
@@ -35,12 +30,4 @@ def request_client() -> Client:
 
 def request_context() -> Context:
     """The Context of this request: the app's keys and limits, this request's client."""
-    base: Context = current_app.extensions[EXTENSION]
-    return Context(
-        db=db.session,
-        keys=base.keys,
-        limits=base.limits,
-        timeouts=base.timeouts,
-        client=request_client(),
-        pending_login_seconds=base.pending_login_seconds,
-    )
+    return replace(app_context_of(current_app), client=request_client())
