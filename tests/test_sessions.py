@@ -14,7 +14,7 @@ from werkzeug.debug import DebuggedApplication
 from app import create_app
 from extensions import db
 from models import UserSession
-from tests.helpers import Person, count
+from tests.helpers import Person, count, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,21 @@ def test_idle_timeout_after_30_minutes(app, person, user, frozen_clock):
     response = person.client.get("/settings/")
     assert response.status_code == 302 and response.location.startswith("/accounts/login/")
     assert sessions_count(app) == 0
+
+
+def test_each_app_uses_its_own_session_timeout(app, app_factory, frozen_clock):
+    """Two apps in one process: each reads its own idle timeout when it loads a session (the
+    loader once kept the timeout of the last app made)."""
+    longer = app_factory("longer.db", SESSION_IDLE_TIMEOUT_SECONDS=3600)
+    make_user(app)
+    if longer.config["SQLALCHEMY_DATABASE_URI"] != app.config["SQLALCHEMY_DATABASE_URI"]:
+        make_user(longer)
+    short_lived, long_lived = Person(app.test_client()), Person(longer.test_client())
+    short_lived.login()
+    long_lived.login()
+    frozen_clock(minutes=40)
+    assert short_lived.client.get("/settings/").status_code == 302
+    assert long_lived.client.get("/settings/").status_code == 200
 
 
 def test_absolute_timeout_after_12_hours_even_when_active(app, person, user, frozen_clock):
