@@ -45,12 +45,6 @@ def app_code(secret: str, at: datetime, steps: int = 0) -> str:
 
 
 @pytest.fixture
-def at(frozen_clock):
-    """The shared frozen clock, by its short name here: at(seconds) moves it past T0."""
-    return frozen_clock
-
-
-@pytest.fixture
 def app_secret(user_with_app) -> str:
     return user_with_app
 
@@ -89,7 +83,7 @@ def test_one_step_of_drift_either_way_and_no_more():
         assert matching_step(secret, app_code(secret, T0, steps), T0) is None
 
 
-def test_a_code_is_accepted_once_and_older_steps_never_after_a_newer_one(app, user, at):
+def test_a_code_is_accepted_once_and_older_steps_never_after_a_newer_one(app, user, frozen_clock):
     secret = turn_on_app(app, user)
     with app.app_context():
         alice = db.session.get(User, user)
@@ -103,7 +97,7 @@ def test_a_code_is_accepted_once_and_older_steps_never_after_a_newer_one(app, us
         assert accept_code(db.session, current_keys(), alice, app_code(secret, later), later)
 
 
-def test_secrets_are_encrypted_at_rest(app, user, at):
+def test_secrets_are_encrypted_at_rest(app, user, frozen_clock):
     secret = turn_on_app(app, user)
     with app.app_context():
         stored = db.session.scalar(select(User.totp_secret))
@@ -132,7 +126,7 @@ def start_setup(person: Person) -> tuple[str, str]:
     return page, key
 
 
-def test_set_up_with_a_valid_code_then_the_first_sheet_follows(app, person, user, at):
+def test_set_up_with_a_valid_code_then_the_first_sheet_follows(app, person, user, frozen_clock):
     person.login()
     page, key = start_setup(person)
     assert "<svg" in page and 'aria-label="QR code for your authentication app"' in page
@@ -150,7 +144,9 @@ def test_set_up_with_a_valid_code_then_the_first_sheet_follows(app, person, user
         assert db.session.get(User, user).totp_pending_secret is None
 
 
-def test_set_up_when_codes_exist_goes_back_to_two_factor(app, person, user, user_codes, at):
+def test_set_up_when_codes_exist_goes_back_to_two_factor(
+    app, person, user, user_codes, frozen_clock
+):
     person.login()
     _, key = start_setup(person)
     response = person.submit(
@@ -168,7 +164,7 @@ def test_set_up_when_codes_exist_goes_back_to_two_factor(app, person, user, user
         ({"code": "GOOD", "password": "wrong password"}, "That password is not right"),
     ],
 )
-def test_bad_set_up_changes_nothing(app, person, user, at, fields, message):
+def test_bad_set_up_changes_nothing(app, person, user, frozen_clock, fields, message):
     person.login()
     _, key = start_setup(person)
     if fields["code"] == "GOOD":
@@ -183,7 +179,7 @@ def test_bad_set_up_changes_nothing(app, person, user, at, fields, message):
         assert db.session.get(User, user).totp_secret is None
 
 
-def test_a_code_from_the_previous_set_up_fails_after_a_reset(app, person, user, at):
+def test_a_code_from_the_previous_set_up_fails_after_a_reset(app, person, user, frozen_clock):
     person.login()
     _, old_key = start_setup(person)
     _, new_key = start_setup(person)
@@ -198,7 +194,7 @@ def test_a_code_from_the_previous_set_up_fails_after_a_reset(app, person, user, 
     assert "Your authentication app is on" in response.get_data(as_text=True)
 
 
-def test_wrong_set_up_codes_count_on_the_account_counter(app, person, user, at):
+def test_wrong_set_up_codes_count_on_the_account_counter(app, person, user, frozen_clock):
     """The set-up form is one attempt of the account's counter, password and code together:
     a right password with a wrong code is a failure, so the 6th try waits, even a right one."""
     person.login()
@@ -213,14 +209,14 @@ def test_wrong_set_up_codes_count_on_the_account_counter(app, person, user, at):
     assert "Too many failed attempts" in body.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(User, user).totp_secret is None
-    at(2)
+    frozen_clock(2)
     body = person.submit(SETUP, {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"})
     assert "Your authentication app is on" in body.get_data(as_text=True)
     events_page = person.client.get("/settings/security/events/").get_data(as_text=True)
     assert "Wrong code while turning on the authentication app" in events_page
 
 
-def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_codes, at):
+def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_codes, frozen_clock):
     """App on with key A, turned off, on again with key B: a code from A no longer logs in."""
     person.login()
     _, key_a = start_setup(person)
@@ -232,13 +228,13 @@ def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_c
         assert db.session.get(User, user).totp_secret is None
     _, key_b = start_setup(person)
     assert key_b != key_a
-    at(60)
+    frozen_clock(60)
     body = person.submit(
         SETUP, {"code": app_code(key_b, T0, 2), "password": PASSWORD, "submit": "1"}
     )
     assert body.status_code == 302 and body.location == "/settings/security/two-factor/"
     person.logout()
-    at(120)
+    frozen_clock(120)
     visitor = Person(app.test_client())
     assert visitor.login().location == TWO_FACTOR
     refused = visitor.submit(TWO_FACTOR, {"code": app_code(key_a, T0, 4)})
@@ -248,7 +244,7 @@ def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_c
     assert response.location == "/"
 
 
-def test_turning_off_needs_the_password(app, person, user, app_secret, at):
+def test_turning_off_needs_the_password(app, person, user, app_secret, frozen_clock):
     person.login()
     person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
     body = person.submit(
@@ -271,7 +267,7 @@ def test_turning_off_needs_the_password(app, person, user, app_secret, at):
 # Logging in with the app
 
 
-def test_the_password_alone_does_not_log_in(app, person, user, app_secret, at):
+def test_the_password_alone_does_not_log_in(app, person, user, app_secret, frozen_clock):
     response = person.login()
     assert response.status_code == 302 and response.location == TWO_FACTOR
     page = person.client.get(TWO_FACTOR).get_data(as_text=True)
@@ -284,7 +280,7 @@ def test_the_password_alone_does_not_log_in(app, person, user, app_secret, at):
     assert count(app, PendingLogin) == 0
 
 
-def test_a_used_app_code_is_refused_the_second_time(app, user, app_secret, at):
+def test_a_used_app_code_is_refused_the_second_time(app, user, app_secret, frozen_clock):
     code = app_code(app_secret, T0)
     first = Person(app.test_client())
     first.login()
@@ -298,7 +294,7 @@ def test_a_used_app_code_is_refused_the_second_time(app, user, app_secret, at):
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "abcdef", ""])
 def test_wrong_shapes_at_the_two_factor_step_are_not_counted(
-    app, person, user, app_secret, at, code
+    app, person, user, app_secret, frozen_clock, code
 ):
     person.login()
     before = snapshot(app)
@@ -315,7 +311,7 @@ def wrong_app_codes(secret: str, how_many: int) -> list[str]:
     return [c for c in (f"{n:06d}" for n in range(how_many + 3)) if c not in near][:how_many]
 
 
-def test_wrong_app_codes_are_throttled_before_any_check(app, user, app_secret, at):
+def test_wrong_app_codes_are_throttled_before_any_check(app, user, app_secret, frozen_clock):
     person = Person(app.test_client())
     person.login()
     wrong = wrong_app_codes(app_secret, 6)
@@ -328,7 +324,7 @@ def test_wrong_app_codes_are_throttled_before_any_check(app, user, app_secret, a
 
 
 def test_guessing_backup_codes_never_closes_the_owners_two_factor_log_in(
-    app, user, user_codes, app_secret, at
+    app, user, user_codes, app_secret, frozen_clock
 ):
     """Checklist 29: someone without the password guesses codes on "Forgot password?" until the
     code entry closes; the owner still logs in with the password and the app, the same minute."""
@@ -340,11 +336,11 @@ def test_guessing_backup_codes_never_closes_the_owners_two_factor_log_in(
         if "Try again in" in body:
             # Wait out the back-off, as a patient attacker would, so every guess is counted.
             seconds += 15 * 60
-            at(seconds)
+            frozen_clock(seconds)
             attacker.enter_code(f"{index:08d}")
     closed = attacker.enter_code(user_codes[0]).get_data(as_text=True)
     assert "Code entry stays closed" in closed
-    when = at(seconds + 60)
+    when = frozen_clock(seconds + 60)
     owner = Person(app.test_client())
     assert owner.login().location == TWO_FACTOR
     response = owner.submit(TWO_FACTOR, {"code": app_code(app_secret, when)})
@@ -352,17 +348,17 @@ def test_guessing_backup_codes_never_closes_the_owners_two_factor_log_in(
     assert "There were 100 failed attempts" in owner.client.get("/").get_data(as_text=True)
 
 
-def test_mistyped_passwords_do_not_slow_the_app_code(app, user, app_secret, at):
+def test_mistyped_passwords_do_not_slow_the_app_code(app, user, app_secret, frozen_clock):
     owner = Person(app.test_client())
     for n in range(5):
         owner.login("alice", f"not my password {n}")
-    at(60)
+    frozen_clock(60)
     assert owner.login().location == TWO_FACTOR
     response = owner.submit(TWO_FACTOR, {"code": app_code(app_secret, T0, 2)})
     assert response.location == "/"
 
 
-def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, at):
+def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, frozen_clock):
     """Someone who has the password gets 100 guesses at the second factor, then the step
     closes for everyone until an operator reopens it; the password log-in itself still answers."""
     with app.app_context():
@@ -373,7 +369,7 @@ def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, a
     body = person.submit(TWO_FACTOR, {"code": wrong_app_codes(app_secret, 1)[0]})
     assert "That code did not work" in body.get_data(as_text=True)
     before = snapshot(app, ignore=("pending_logins",))
-    at(24 * 3600)
+    frozen_clock(24 * 3600)
     person = Person(app.test_client())
     assert person.login().location == TWO_FACTOR
     body = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0 + timedelta(days=1))})
@@ -385,7 +381,9 @@ def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, a
     }
 
 
-def test_knowing_the_password_does_not_reset_the_counter_between_guesses(app, user, app_secret, at):
+def test_knowing_the_password_does_not_reset_the_counter_between_guesses(
+    app, user, app_secret, frozen_clock
+):
     """Log in with the right password before every guess: at most 5 app codes are ever checked."""
     refused = 0
     for guess in ("000001", "000002", "000003", "000004", "000005", "000006", "000007"):
@@ -401,7 +399,7 @@ def test_knowing_the_password_does_not_reset_the_counter_between_guesses(app, us
 
 
 def test_the_two_factor_step_starts_a_new_session_cookie_and_csrf_token(
-    app, person, user, user_codes, app_secret, at
+    app, person, user, user_codes, app_secret, frozen_clock
 ):
     """Checklist 56, for a log-in finished by the app, and for a recovery finished by a second
     backup code: the tokens of the half-logged-in state are refused afterwards."""
@@ -428,7 +426,7 @@ def test_the_two_factor_step_starts_a_new_session_cookie_and_csrf_token(
         assert refused.status_code == 400
 
 
-def test_the_two_factor_step_needs_the_password_step(app, person, user, app_secret, at):
+def test_the_two_factor_step_needs_the_password_step(app, person, user, app_secret, frozen_clock):
     response = person.client.get(TWO_FACTOR)
     assert response.status_code == 302 and response.location == "/accounts/login/"
     token = csrf_from(person.client.get("/accounts/login/").get_data(as_text=True))
@@ -439,10 +437,12 @@ def test_the_two_factor_step_needs_the_password_step(app, person, user, app_secr
     assert count(app, UserSession) == 0
 
 
-def test_the_half_logged_in_state_expires_after_5_minutes(app, person, user, app_secret, at):
+def test_the_half_logged_in_state_expires_after_5_minutes(
+    app, person, user, app_secret, frozen_clock
+):
     person.login()
     token = csrf_from(person.client.get(TWO_FACTOR).get_data(as_text=True))
-    at(5 * 60 + 1)
+    frozen_clock(5 * 60 + 1)
     response = person.client.post(
         TWO_FACTOR, data={"csrf_token": token, "code": app_code(app_secret, T0, 10)}
     )
@@ -450,7 +450,7 @@ def test_the_half_logged_in_state_expires_after_5_minutes(app, person, user, app
     assert count(app, UserSession) == 0 and count(app, PendingLogin) == 0
 
 
-def test_any_other_page_wipes_the_half_logged_in_state(app, person, user, app_secret, at):
+def test_any_other_page_wipes_the_half_logged_in_state(app, person, user, app_secret, frozen_clock):
     person.login()
     assert count(app, PendingLogin) == 1
     assert person.client.get("/settings/").status_code == 302
@@ -462,7 +462,7 @@ def test_any_other_page_wipes_the_half_logged_in_state(app, person, user, app_se
 
 
 def test_a_tampered_hidden_field_naming_another_user_is_ignored(
-    app, user, other_user, app_secret, at
+    app, user, other_user, app_secret, frozen_clock
 ):
     bob_secret = turn_on_app(app, other_user)
     person = Person(app.test_client())
@@ -483,7 +483,7 @@ def test_a_tampered_hidden_field_naming_another_user_is_ignored(
 # A backup code at the two-factor step, and the notice
 
 
-def test_a_backup_code_instead_of_the_app(app, user, user_codes, app_secret, at):
+def test_a_backup_code_instead_of_the_app(app, user, user_codes, app_secret, frozen_clock):
     """Checklist 38: the owner's other session is told a backup code was used."""
     laptop = Person(app.test_client())
     laptop.login()
@@ -509,7 +509,9 @@ def test_a_backup_code_instead_of_the_app(app, user, user_codes, app_secret, at)
     assert "A backup code was used" not in laptop.client.get("/").get_data(as_text=True)
 
 
-def test_wasnt_you_ends_every_session_and_voids_the_codes(app, user, user_codes, app_secret, at):
+def test_wasnt_you_ends_every_session_and_voids_the_codes(
+    app, user, user_codes, app_secret, frozen_clock
+):
     laptop = Person(app.test_client())
     laptop.login()
     laptop.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
@@ -531,7 +533,7 @@ def test_wasnt_you_ends_every_session_and_voids_the_codes(app, user, user_codes,
     )
 
 
-def test_wasnt_you_with_a_backup_code(app, person, user, user_codes, at):
+def test_wasnt_you_with_a_backup_code(app, person, user, user_codes, frozen_clock):
     person.login()
     response = person.submit(
         "/settings/security/secure/", {"code-code": user_codes[1], "code-submit": "1"}
@@ -543,7 +545,7 @@ def test_wasnt_you_with_a_backup_code(app, person, user, user_codes, at):
 # "Forgot password?" when the app is on
 
 
-def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, at):
+def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, frozen_clock):
     """Checklist 34: with the app on, one backup code is not enough."""
     person.start_recovery("alice")
     response = person.enter_code(user_codes[2])
@@ -560,7 +562,7 @@ def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, a
 
 
 def test_recovery_with_two_backup_codes_when_the_phone_is_lost(
-    app, person, user, user_codes, app_secret, at
+    app, person, user, user_codes, app_secret, frozen_clock
 ):
     person.start_recovery("alice")
     person.enter_code(user_codes[2])
@@ -573,7 +575,9 @@ def test_recovery_with_two_backup_codes_when_the_phone_is_lost(
     assert count(app, BackupCode, BackupCode.used_at.is_not(None)) == 2
 
 
-def test_an_abandoned_recovery_spends_nothing(app, person, user, user_codes, app_secret, at):
+def test_an_abandoned_recovery_spends_nothing(
+    app, person, user, user_codes, app_secret, frozen_clock
+):
     person.start_recovery("alice")
     person.enter_code(user_codes[2])
     person.client.get("/accounts/login/")
@@ -583,7 +587,7 @@ def test_an_abandoned_recovery_spends_nothing(app, person, user, user_codes, app
 
 
 def test_the_first_code_used_elsewhere_meanwhile_stops_the_recovery(
-    app, user, user_codes, app_secret, at
+    app, user, user_codes, app_secret, frozen_clock
 ):
     person = Person(app.test_client())
     person.start_recovery("alice")
@@ -596,7 +600,7 @@ def test_the_first_code_used_elsewhere_meanwhile_stops_the_recovery(
     assert "was used meanwhile" in person.client.get(response.location).get_data(as_text=True)
 
 
-def test_events_page_shows_what_when_and_where(app, person, user, app_secret, at):
+def test_events_page_shows_what_when_and_where(app, person, user, app_secret, frozen_clock):
     person.client.environ_base["HTTP_USER_AGENT"] = (
         "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"
     )
@@ -611,7 +615,7 @@ def test_events_page_shows_what_when_and_where(app, person, user, app_secret, at
 
 
 def test_codes_still_work_after_the_app_is_turned_off(
-    app, person, user, user_codes, app_secret, at
+    app, person, user, user_codes, app_secret, frozen_clock
 ):
     """A decision: backup codes are the way back in without a password, so they stay."""
     person.login()
