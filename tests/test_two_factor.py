@@ -44,11 +44,6 @@ def app_code(secret: str, at: datetime, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at((at + timedelta(seconds=30 * steps)).replace(tzinfo=UTC))
 
 
-@pytest.fixture
-def app_secret(user_with_app) -> str:
-    return user_with_app
-
-
 # The domain, with a fixed clock
 
 
@@ -244,9 +239,9 @@ def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_c
     assert response.location == "/"
 
 
-def test_turning_off_needs_the_password(app, person, user, app_secret, frozen_clock):
+def test_turning_off_needs_the_password(app, person, user, user_with_app, frozen_clock):
     person.login()
-    person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
     body = person.submit(
         APP, {"off-password": "wrong!!"}, action="/settings/security/two-factor/app/off/"
     )
@@ -267,21 +262,21 @@ def test_turning_off_needs_the_password(app, person, user, app_secret, frozen_cl
 # Logging in with the app
 
 
-def test_the_password_alone_does_not_log_in(app, person, user, app_secret, frozen_clock):
+def test_the_password_alone_does_not_log_in(app, person, user, user_with_app, frozen_clock):
     response = person.login()
     assert response.status_code == 302 and response.location == TWO_FACTOR
     page = person.client.get(TWO_FACTOR).get_data(as_text=True)
     assert "Enter the 6-digit code from your authentication app." in page
     assert "Use a backup code" in page
     assert count(app, UserSession) == 0
-    response = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0, 1)})
+    response = person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0, 1)})
     assert response.status_code == 302 and response.location == "/"
     assert person.client.get("/settings/").status_code == 200
     assert count(app, PendingLogin) == 0
 
 
-def test_a_used_app_code_is_refused_the_second_time(app, user, app_secret, frozen_clock):
-    code = app_code(app_secret, T0)
+def test_a_used_app_code_is_refused_the_second_time(app, user, user_with_app, frozen_clock):
+    code = app_code(user_with_app, T0)
     first = Person(app.test_client())
     first.login()
     assert first.submit(TWO_FACTOR, {"code": code}).location == "/"
@@ -294,7 +289,7 @@ def test_a_used_app_code_is_refused_the_second_time(app, user, app_secret, froze
 
 @pytest.mark.parametrize("code", ["12345", "1234567", "abcdef", ""])
 def test_wrong_shapes_at_the_two_factor_step_are_not_counted(
-    app, person, user, app_secret, frozen_clock, code
+    app, person, user, user_with_app, frozen_clock, code
 ):
     person.login()
     before = snapshot(app)
@@ -311,20 +306,20 @@ def wrong_app_codes(secret: str, how_many: int) -> list[str]:
     return [c for c in (f"{n:06d}" for n in range(how_many + 3)) if c not in near][:how_many]
 
 
-def test_wrong_app_codes_are_throttled_before_any_check(app, user, app_secret, frozen_clock):
+def test_wrong_app_codes_are_throttled_before_any_check(app, user, user_with_app, frozen_clock):
     person = Person(app.test_client())
     person.login()
-    wrong = wrong_app_codes(app_secret, 6)
+    wrong = wrong_app_codes(user_with_app, 6)
     bodies = [person.submit(TWO_FACTOR, {"code": c}).get_data(as_text=True) for c in wrong]
     assert all("That code did not work" in body for body in bodies[:5])
     assert "Too many failed attempts" in bodies[5]
     assert count(app, SecurityEvent, SecurityEvent.kind == "app_code_failed") == 5
-    good = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    good = person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
     assert "Too many failed attempts" in good.get_data(as_text=True)
 
 
 def test_guessing_backup_codes_never_closes_the_owners_two_factor_log_in(
-    app, user, user_codes, app_secret, frozen_clock
+    app, user, user_codes, user_with_app, frozen_clock
 ):
     """Checklist 29: someone without the password guesses codes on "Forgot password?" until the
     code entry closes; the owner still logs in with the password and the app, the same minute."""
@@ -343,22 +338,22 @@ def test_guessing_backup_codes_never_closes_the_owners_two_factor_log_in(
     when = frozen_clock(seconds + 60)
     owner = Person(app.test_client())
     assert owner.login().location == TWO_FACTOR
-    response = owner.submit(TWO_FACTOR, {"code": app_code(app_secret, when)})
+    response = owner.submit(TWO_FACTOR, {"code": app_code(user_with_app, when)})
     assert response.status_code == 302 and response.location == "/"
     assert "There were 100 failed attempts" in owner.client.get("/").get_data(as_text=True)
 
 
-def test_mistyped_passwords_do_not_slow_the_app_code(app, user, app_secret, frozen_clock):
+def test_mistyped_passwords_do_not_slow_the_app_code(app, user, user_with_app, frozen_clock):
     owner = Person(app.test_client())
     for n in range(5):
         owner.login("alice", f"not my password {n}")
     frozen_clock(60)
     assert owner.login().location == TWO_FACTOR
-    response = owner.submit(TWO_FACTOR, {"code": app_code(app_secret, T0, 2)})
+    response = owner.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0, 2)})
     assert response.location == "/"
 
 
-def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, frozen_clock):
+def test_the_app_code_step_closes_after_100_wrong_codes(app, user, user_with_app, frozen_clock):
     """Someone who has the password gets 100 guesses at the second factor, then the step
     closes for everyone until an operator reopens it; the password log-in itself still answers."""
     with app.app_context():
@@ -366,13 +361,13 @@ def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, f
         db.session.commit()
     person = Person(app.test_client())
     assert person.login().location == TWO_FACTOR
-    body = person.submit(TWO_FACTOR, {"code": wrong_app_codes(app_secret, 1)[0]})
+    body = person.submit(TWO_FACTOR, {"code": wrong_app_codes(user_with_app, 1)[0]})
     assert "That code did not work" in body.get_data(as_text=True)
     before = snapshot(app, ignore=("pending_logins",))
     frozen_clock(24 * 3600)
     person = Person(app.test_client())
     assert person.login().location == TWO_FACTOR
-    body = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0 + timedelta(days=1))})
+    body = person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0 + timedelta(days=1))})
     text = body.get_data(as_text=True)
     assert "This step stays closed until the site&#39;s administrator reopens the account" in text
     assert count(app, UserSession) == 0
@@ -382,7 +377,7 @@ def test_the_app_code_step_closes_after_100_wrong_codes(app, user, app_secret, f
 
 
 def test_knowing_the_password_does_not_reset_the_counter_between_guesses(
-    app, user, app_secret, frozen_clock
+    app, user, user_with_app, frozen_clock
 ):
     """Log in with the right password before every guess: at most 5 app codes are ever checked."""
     refused = 0
@@ -399,7 +394,7 @@ def test_knowing_the_password_does_not_reset_the_counter_between_guesses(
 
 
 def test_the_two_factor_step_starts_a_new_session_cookie_and_csrf_token(
-    app, person, user, user_codes, app_secret, frozen_clock
+    app, person, user, user_codes, user_with_app, frozen_clock
 ):
     """Checklist 56, for a log-in finished by the app, and for a recovery finished by a second
     backup code: the tokens of the half-logged-in state are refused afterwards."""
@@ -407,7 +402,7 @@ def test_the_two_factor_step_starts_a_new_session_cookie_and_csrf_token(
         person = Person(app.test_client())
         if finish == "app":
             assert person.login().location == TWO_FACTOR
-            page, code = TWO_FACTOR, app_code(app_secret, T0)
+            page, code = TWO_FACTOR, app_code(user_with_app, T0)
         else:
             person.start_recovery("alice")
             assert person.enter_code(user_codes[0]).location == TWO_FACTOR
@@ -426,43 +421,47 @@ def test_the_two_factor_step_starts_a_new_session_cookie_and_csrf_token(
         assert refused.status_code == 400
 
 
-def test_the_two_factor_step_needs_the_password_step(app, person, user, app_secret, frozen_clock):
+def test_the_two_factor_step_needs_the_password_step(
+    app, person, user, user_with_app, frozen_clock
+):
     response = person.client.get(TWO_FACTOR)
     assert response.status_code == 302 and response.location == "/accounts/login/"
     token = csrf_from(person.client.get("/accounts/login/").get_data(as_text=True))
     response = person.client.post(
-        TWO_FACTOR, data={"csrf_token": token, "code": app_code(app_secret, T0)}
+        TWO_FACTOR, data={"csrf_token": token, "code": app_code(user_with_app, T0)}
     )
     assert response.status_code == 302 and response.location == "/accounts/login/"
     assert count(app, UserSession) == 0
 
 
 def test_the_half_logged_in_state_expires_after_5_minutes(
-    app, person, user, app_secret, frozen_clock
+    app, person, user, user_with_app, frozen_clock
 ):
     person.login()
     token = csrf_from(person.client.get(TWO_FACTOR).get_data(as_text=True))
     frozen_clock(5 * 60 + 1)
     response = person.client.post(
-        TWO_FACTOR, data={"csrf_token": token, "code": app_code(app_secret, T0, 10)}
+        TWO_FACTOR, data={"csrf_token": token, "code": app_code(user_with_app, T0, 10)}
     )
     assert response.location == "/accounts/login/"
     assert count(app, UserSession) == 0 and count(app, PendingLogin) == 0
 
 
-def test_any_other_page_wipes_the_half_logged_in_state(app, person, user, app_secret, frozen_clock):
+def test_any_other_page_wipes_the_half_logged_in_state(
+    app, person, user, user_with_app, frozen_clock
+):
     person.login()
     assert count(app, PendingLogin) == 1
     assert person.client.get("/settings/").status_code == 302
     assert count(app, PendingLogin) == 0
     response = person.submit(
-        "/accounts/login/", {"code": app_code(app_secret, T0)}, action=TWO_FACTOR
+        "/accounts/login/", {"code": app_code(user_with_app, T0)}, action=TWO_FACTOR
     )
     assert response.location == "/accounts/login/"
 
 
 def test_a_tampered_hidden_field_naming_another_user_is_ignored(
-    app, user, other_user, app_secret, frozen_clock
+    app, user, other_user, user_with_app, frozen_clock
 ):
     bob_secret = turn_on_app(app, other_user)
     person = Person(app.test_client())
@@ -473,7 +472,7 @@ def test_a_tampered_hidden_field_naming_another_user_is_ignored(
     )
     assert "That code did not work" in response.get_data(as_text=True)
     response = person.submit(
-        TWO_FACTOR, {"code": app_code(app_secret, T0), "user_id": str(other_user)}
+        TWO_FACTOR, {"code": app_code(user_with_app, T0), "user_id": str(other_user)}
     )
     assert response.location == "/"
     page = person.client.get("/").get_data(as_text=True)
@@ -483,11 +482,11 @@ def test_a_tampered_hidden_field_naming_another_user_is_ignored(
 # A backup code at the two-factor step, and the notice
 
 
-def test_a_backup_code_instead_of_the_app(app, user, user_codes, app_secret, frozen_clock):
+def test_a_backup_code_instead_of_the_app(app, user, user_codes, user_with_app, frozen_clock):
     """Checklist 38: the owner's other session is told a backup code was used."""
     laptop = Person(app.test_client())
     laptop.login()
-    laptop.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    laptop.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
     phone = Person(app.test_client())
     phone.login()
     page = phone.client.get(TWO_FACTOR_CODE).get_data(as_text=True)
@@ -510,11 +509,11 @@ def test_a_backup_code_instead_of_the_app(app, user, user_codes, app_secret, fro
 
 
 def test_wasnt_you_ends_every_session_and_voids_the_codes(
-    app, user, user_codes, app_secret, frozen_clock
+    app, user, user_codes, user_with_app, frozen_clock
 ):
     laptop = Person(app.test_client())
     laptop.login()
-    laptop.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    laptop.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
     intruder = Person(app.test_client())
     intruder.login()
     intruder.submit(TWO_FACTOR_CODE, {"code": user_codes[0]})
@@ -545,7 +544,7 @@ def test_wasnt_you_with_a_backup_code(app, person, user, user_codes, frozen_cloc
 # "Forgot password?" when the app is on
 
 
-def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, frozen_clock):
+def test_recovery_needs_the_app_too(app, person, user, user_codes, user_with_app, frozen_clock):
     """Checklist 34: with the app on, one backup code is not enough."""
     person.start_recovery("alice")
     response = person.enter_code(user_codes[2])
@@ -554,7 +553,7 @@ def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, f
     assert "one backup code is not enough" in page and "Use a second backup code" in page
     assert count(app, UserSession) == 0
     assert count(app, BackupCode, BackupCode.used_at.is_not(None)) == 0
-    response = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    response = person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
     assert response.location == "/accounts/password/new/"
     page = person.client.get(response.location).get_data(as_text=True)
     assert "You used backup code #3. 9 codes left." in page
@@ -562,7 +561,7 @@ def test_recovery_needs_the_app_too(app, person, user, user_codes, app_secret, f
 
 
 def test_recovery_with_two_backup_codes_when_the_phone_is_lost(
-    app, person, user, user_codes, app_secret, frozen_clock
+    app, person, user, user_codes, user_with_app, frozen_clock
 ):
     person.start_recovery("alice")
     person.enter_code(user_codes[2])
@@ -576,7 +575,7 @@ def test_recovery_with_two_backup_codes_when_the_phone_is_lost(
 
 
 def test_an_abandoned_recovery_spends_nothing(
-    app, person, user, user_codes, app_secret, frozen_clock
+    app, person, user, user_codes, user_with_app, frozen_clock
 ):
     person.start_recovery("alice")
     person.enter_code(user_codes[2])
@@ -587,7 +586,7 @@ def test_an_abandoned_recovery_spends_nothing(
 
 
 def test_the_first_code_used_elsewhere_meanwhile_stops_the_recovery(
-    app, user, user_codes, app_secret, frozen_clock
+    app, user, user_codes, user_with_app, frozen_clock
 ):
     person = Person(app.test_client())
     person.start_recovery("alice")
@@ -595,31 +594,31 @@ def test_the_first_code_used_elsewhere_meanwhile_stops_the_recovery(
     elsewhere = Person(app.test_client())
     elsewhere.login()
     elsewhere.submit(TWO_FACTOR_CODE, {"code": user_codes[2]})
-    response = person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0, 1)})
+    response = person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0, 1)})
     assert response.location == "/accounts/password/reset/"
     assert "was used meanwhile" in person.client.get(response.location).get_data(as_text=True)
 
 
-def test_events_page_shows_what_when_and_where(app, person, user, app_secret, frozen_clock):
+def test_events_page_shows_what_when_and_where(app, person, user, user_with_app, frozen_clock):
     person.client.environ_base["HTTP_USER_AGENT"] = (
         "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0 Safari/537.36"
     )
     person.login()
-    person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
     page = person.client.get("/settings/security/events/").get_data(as_text=True)
     assert "Logged in (with the authentication app)" in page
     assert "Chrome on Linux" in page and "127.0.0.1" in page
     with app.app_context():
         details = " ".join(db.session.scalars(select(SecurityEvent.detail)))
-    assert app_secret not in details
+    assert user_with_app not in details
 
 
 def test_codes_still_work_after_the_app_is_turned_off(
-    app, person, user, user_codes, app_secret, frozen_clock
+    app, person, user, user_codes, user_with_app, frozen_clock
 ):
     """A decision: backup codes are the way back in without a password, so they stay."""
     person.login()
-    person.submit(TWO_FACTOR, {"code": app_code(app_secret, T0)})
+    person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
     person.submit(APP, {"off-password": PASSWORD}, action="/settings/security/two-factor/app/off/")
     person.logout()
     person.start_recovery("alice")
