@@ -6,7 +6,8 @@ from unittest import mock
 
 import bcrypt
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from extensions import db
 from models import SecurityEvent, User, UserSession
@@ -270,6 +271,23 @@ def test_profile_pages(app, person, user, other_user):
     assert person.client.get("/nobody-here/").status_code == 404
 
 
-def test_users_table_has_unique_identifiers(app, user):
+@pytest.mark.parametrize(
+    "taken",
+    [
+        {"username": "alice"},
+        {"email": "alice@example.com"},
+        {"phone": "+15550100199"},
+    ],
+)
+def test_users_table_has_unique_identifiers(app, user, taken):
+    """The database itself refuses a second account with a taken username, email or phone, even
+    when the form's checks are bypassed."""
+    other = {"username": "mallory", "email": "mallory@example.com", "phone": "+15550100200"}
     with app.app_context():
-        assert db.session.scalar(select(func.count()).select_from(User)) == 1
+        db.session.add(User(**(other | taken), password_hash="$2b$04$" + "x" * 53))
+        with pytest.raises(IntegrityError) as refused:
+            db.session.commit()
+        db.session.rollback()
+    message = str(refused.value.orig).lower()
+    assert "unique" in message and next(iter(taken)) in message
+    assert count(app, User) == 1

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from unittest import mock
+
+import bcrypt
 import pytest
 from sqlalchemy import func, select
 
@@ -37,21 +41,39 @@ def test_twenty_clients_one_valid_code_exactly_one_gets_in(app_factory, round_nu
     assert used == 1
 
 
-def test_fifty_concurrent_wrong_codes_are_evaluated_at_most_five_times(app_factory):
-    """Checklist 27: the counter is reserved before hashing, so a race cannot overrun it."""
+def test_fifty_concurrent_wrong_codes_are_evaluated_at_most_five_times(app_factory, frozen_clock):
+    """Checklist 27: the counter is reserved before hashing, so a race cannot overrun it.
+
+    The clock stands still, so the back-off that follows the fifth failure never runs out during
+    the race however slowly the threads are scheduled; every evaluation is one code derivation
+    (one bcrypt call), counted in the server's threads.
+    """
     app = app_factory("live.db")
     user_id = make_user(app, "alice", PASSWORD)
     codes = give_codes(app, user_id)
     wrong = [f"{n:08d}" for n in range(100) if f"{n:08d}" not in codes][:50]
+    real_hashpw = bcrypt.hashpw
+    lock = threading.Lock()
+    derivations: list[tuple] = []
+
+    def counted_hashpw(*args, **kwargs):
+        with lock:
+            derivations.append(args)
+        return real_hashpw(*args, **kwargs)
+
     with running(app) as base:
         browsers = [Browser(base) for _ in range(50)]
         tokens = [browser.ready_to_enter_code("alice") for browser in browsers]
-        results = race(browsers, tokens, wrong)
+        with mock.patch.object(bcrypt, "hashpw", counted_hashpw):
+            results = race(browsers, tokens, wrong)
     statuses = [status for status, _, _ in results]
     assert statuses == [200] * 50
     evaluated = [body for _, _, body in results if "That code did not work." in body]
     throttled = [body for _, _, body in results if "Too many failed attempts" in body]
-    assert len(evaluated) <= 5
+    assert len(derivations) <= 5
+    # No fewer either: the five free failures were evaluated, the bound is not met by refusing all.
+    assert len(derivations) == 5
+    assert len(evaluated) == len(derivations)
     assert len(evaluated) + len(throttled) == 50
     with app.app_context():
         failures = db.session.scalar(

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import re
 
-import bcrypt
 import pytest
 from sqlalchemy import select
 
 from extensions import db
 from models import BackupCodeSet, User, UserSession
 from security.backup_codes import redeem_backup_code
-from security.keys import KeyRing
-from security.passwords import hash_password
+from security.passwords import verify_password
 from tests.helpers import (
     PASSWORD,
     Person,
     codes_from,
     csrf_from,
     current_keys,
+    give_codes,
     make_user,
     snapshot,
 )
@@ -191,13 +190,25 @@ def test_password_fields_allow_managers_and_paste(client):
         assert "security question" not in html.lower()
 
 
-def test_password_hashes_are_salted_and_production_cost_is_12():
-    """Checklist 52."""
-    hasher = KeyRing(pepper=b"pepper", password_cost=12, code_cost=10)
-    first, second = hash_password(hasher, PASSWORD), hash_password(hasher, PASSWORD)
-    assert first != second
-    assert first.startswith("$2b$12$")
-    assert bcrypt.checkpw(b"x", bcrypt.hashpw(b"x", first[:29].encode()))
+def test_password_hashes_are_salted_and_production_cost_is_12(app_factory, monkeypatch):
+    """Checklist 52: the production settings hash passwords with bcrypt cost 12 and a salt of
+    their own (backup codes with cost 10 or more)."""
+    for name in ("PASSWORD_BCRYPT_COST", "BACKUP_CODE_BCRYPT_COST"):
+        monkeypatch.delenv(name, raising=False)
+    production = app_factory("production.db", SPAREKEY_ENV="production", SECRET_KEY="x" * 48)
+    alice = make_user(production, "alice", PASSWORD)
+    make_user(production, "bob", PASSWORD)
+    with production.app_context():
+        first, second = db.session.scalars(select(User.password_hash).order_by(User.id)).all()
+        keys = current_keys()
+        assert verify_password(keys, PASSWORD, first) and verify_password(keys, PASSWORD, second)
+    assert first.startswith("$2b$12$") and second.startswith("$2b$12$")
+    # The same password, two salts: the 22 characters after "$2b$12$" differ, and so do the hashes.
+    assert first[7:29] != second[7:29] and first != second
+    give_codes(production, alice)
+    with production.app_context():
+        code_salt = db.session.scalar(select(BackupCodeSet.salt))
+    assert int(code_salt.split("$")[2]) >= 10
 
 
 def test_session_rows_hold_only_a_hash_of_the_cookie_token(app, person, user):

@@ -15,11 +15,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
+READY = "sparekey worker has its app, pid"
+READY_LINE = re.compile(re.escape(READY) + r" (\d+)")
+# gunicorn's notices of a worker that is gone: it exited, timed out, or was killed or reaped.
+GONE = re.compile(r"(?:Worker exiting \(pid: |WORKER TIMEOUT \(pid:|Worker \(pid:)(\d+)")
 
 
 @contextmanager
 def gunicorn(workdir: Path, env: dict, workers: int, app_spec: str) -> Iterator[str]:
-    """Yield the base URL once /healthz answers 200; terminate the server afterwards."""
+    """Yield the base URL once every worker has loaded the app and /healthz answers 200;
+    terminate the server afterwards."""
     errors = workdir / f"gunicorn-{workers}w.err"
     server_env = {
         **env,
@@ -28,13 +33,15 @@ def gunicorn(workdir: Path, env: dict, workers: int, app_spec: str) -> Iterator[
         "PORT": "0",
         "GUNICORN_ACCESSLOG": str(workdir / f"access-{workers}w.log"),
     }
-    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app_spec]
+    # Each worker loads `app_spec` through announced(), which says so in the error log.
+    announcing = f"tools.gunicorn:announced({app_spec!r})"
+    command = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", announcing]
     with errors.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             command, cwd=ROOT, env=server_env, stdout=subprocess.DEVNULL, stderr=stderr
         )
     try:
-        yield _wait_until_healthy(process, errors)
+        yield _wait_until_ready(process, errors, workers)
     finally:
         process.terminate()
         try:
@@ -44,27 +51,48 @@ def gunicorn(workdir: Path, env: dict, workers: int, app_spec: str) -> Iterator[
             process.wait(timeout=10)
 
 
-def _wait_until_healthy(process: subprocess.Popen, errors: Path, deadline: float = 60) -> str:
+def announced(app_spec: str):
+    """The app of `app_spec`, loaded the way gunicorn loads it, after which this worker writes
+    `READY` and its pid to stderr (gunicorn's error log). A worker's "Booting worker" line comes
+    before it has imported anything; this line comes when it is about to take requests."""
+    from gunicorn.util import import_app
+
+    app = import_app(app_spec)
+    print(f"{READY} {os.getpid()}", file=sys.stderr, flush=True)
+    return app
+
+
+def _wait_until_ready(
+    process: subprocess.Popen, errors: Path, workers: int, deadline: float = 120
+) -> str:
+    """The base URL, once `workers` live workers have their app and /healthz answers 200.
+
+    Until every worker is ready the few that are take all the requests, and a machine busy with
+    the others' start-up may answer slowly: no request of a test is sent before that.
+    """
     give_up = time.monotonic() + deadline
-    base = None
     while time.monotonic() < give_up:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{errors.read_text()}")
-        if base is None:
-            match = LISTENING.search(errors.read_text())
-            base = match.group(1) if match else None
-        if base is not None:
-            try:
-                # An http:// URL built from gunicorn's own log line.
-                with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
-                    if response.status == 200:
-                        return base
-            except (OSError, http.client.HTTPException):
-                # Refused, reset or timed out (a worker still booting on a loaded machine):
-                # all OSErrors, URLError included; try again until the deadline.
-                pass
+        log = errors.read_text()
+        listening = LISTENING.search(log)
+        ready = set(READY_LINE.findall(log)) - set(GONE.findall(log))
+        if listening and len(ready) >= workers and _healthy(listening.group(1)):
+            return listening.group(1)
         time.sleep(0.05)
-    raise RuntimeError(f"gunicorn was not healthy within {deadline} s:\n{errors.read_text()}")
+    raise RuntimeError(
+        f"gunicorn's {workers} workers were not ready within {deadline} s:\n{errors.read_text()}"
+    )
+
+
+def _healthy(base: str) -> bool:
+    try:
+        # An http:// URL built from gunicorn's own log line.
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
+            return response.status == 200
+    except (OSError, http.client.HTTPException):
+        # Refused, reset or timed out: all OSErrors, URLError and HTTPError included.
+        return False
 
 
 def environment(extra: dict) -> dict:
