@@ -1,7 +1,7 @@
 """The two guided journeys, step by step, and where a person is in one (kept in the session).
 
-The server renders everything: each page names itself (`{% block tour_page %}`), each element a
-step points at calls `tour_callout(target)` beside itself, and the base template asks
+The server renders everything: each page names itself (`{% set tour_page = "..." %}`), each
+element a step points at calls `tour_callout(target)` beside itself, and the base template asks
 `tour_banner(page)` what to say at the top. No JavaScript is needed; app.js only scrolls the
 callout into view and moves focus to it.
 """
