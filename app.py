@@ -213,7 +213,12 @@ ERROR_TEXTS = {
     405: ("Not allowed", "This page cannot be used that way."),
     413: ("Too much data", "What you sent is too large. Shorten it and try again."),
     429: ("Too many requests", "Too many requests from your network. Wait a minute and try again."),
-    500: ("Something went wrong", "An error on our side stopped this page. Nothing was changed."),
+    # True of every use case (one transaction each), so true of any page that stops on an error.
+    500: (
+        "Something went wrong",
+        "An error on our side stopped this page. What it was doing happened completely or not "
+        "at all: reload the page to see which.",
+    ),
 }
 
 

@@ -113,6 +113,10 @@ class Config:
     BACKOFF_MAX_SECONDS = 15 * 60
     MAX_CONSECUTIVE_FAILURES = 100
 
+    # The address printed on every code sheet, so a sheet found in a drawer says where to use it.
+    # Unset, the address the sheet was asked on is printed (set it in production).
+    SITE_URL: str | None = None
+
     DEMO_USERNAME = "demo"
     # bandit B105: the public demo login, printed by make run.
     DEMO_PASSWORD = "correct horse battery"  # nosec B105
@@ -121,7 +125,13 @@ class Config:
     def from_environment(cls) -> dict:
         """Values that the environment sets for this class (read at app creation, not import)."""
         values: dict = {}
-        for name in ("SECRET_KEY", "PEPPER", "TOTP_ENCRYPTION_KEY", "RATELIMIT_STORAGE_URI"):
+        for name in (
+            "SECRET_KEY",
+            "PEPPER",
+            "TOTP_ENCRYPTION_KEY",
+            "RATELIMIT_STORAGE_URI",
+            "SITE_URL",
+        ):
             if os.environ.get(name):
                 values[name] = os.environ[name]
         if os.environ.get("DATABASE_URL"):

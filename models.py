@@ -125,6 +125,36 @@ class BackupCodeSet(Model):
     )
 
 
+class CodeSheet(Model):
+    """A new set's sheet while its owner saves it: the codes encrypted at rest (Fernet, the
+    app-secret key), bound to the session that asked for them, for at most 30 minutes.
+
+    Not in use (`in_use` false): the account's old set keeps working until a code typed back
+    from this sheet makes these codes the account's set. In use: a first set (nothing to protect),
+    or the old set was voided early; the sheet waits only for "I saved my codes".
+    """
+
+    __tablename__ = "code_sheets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # One sheet at a time per account: asking again replaces it.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    # Deleting the session (log-out, expiry, "log out of all other sessions") wipes the sheet.
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("user_sessions.id", ondelete="CASCADE"), index=True
+    )
+    public_id: Mapped[str] = mapped_column(String(8))
+    salt: Mapped[str] = mapped_column(String(29))
+    # The ten bcrypt digests, in order, separated by spaces: what the set will store.
+    digests: Mapped[str] = mapped_column(Text)
+    # Fernet token of the ten codes (separated by spaces): shown again on reload and downloaded.
+    codes_token: Mapped[str] = mapped_column(Text)
+    in_use: Mapped[bool] = mapped_column(default=False)
+    # Which code ("Type code #k from your new sheet") proves the sheet was saved.
+    check_number: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class BackupCode(Model):
     __tablename__ = "backup_codes"
     __table_args__ = (

@@ -117,20 +117,27 @@ def _dummy_salt(cost: int) -> str:
     return bcrypt.gensalt(rounds=cost).decode("ascii")
 
 
-def _new_set_id() -> str:
+def new_set_id() -> str:
     return "".join(secrets.choice(SET_ID_ALPHABET) for _ in range(SET_ID_LENGTH))
 
 
-def replace_code_set(db_session: Session, keys: KeyRing, user_id: int) -> NewCodeSet:
-    """Put a new set in place of the old one, in the use case's transaction; returns the
-    plaintext codes, which are never stored."""
-    codes = generate_codes()
-    salt = bcrypt.gensalt(rounds=keys.code_cost).decode("ascii")
-    digests = [code_digest(keys, code, salt) for code in codes]
-    created_at = now()
-    public_id = _new_set_id()
-    # Lock the account row first so concurrent regenerations run one after the other.
+def lock_account(db_session: Session, user_id: int) -> None:
+    """Take the account row's write lock for the rest of the transaction, so that concurrent
+    changes of its codes run one after the other (a no-op update; SQLite locks the database)."""
     db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
+
+
+def install_set(
+    db_session: Session,
+    user_id: int,
+    public_id: str,
+    salt: str,
+    created_at: datetime,
+    digests: list[str],
+) -> None:
+    """Make these digests the account's set, in place of the old one, in the use case's
+    transaction."""
+    lock_account(db_session, user_id)
     db_session.execute(delete(BackupCode).where(BackupCode.user_id == user_id))
     db_session.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user_id))
     code_set = BackupCodeSet(user_id=user_id, public_id=public_id, salt=salt, created_at=created_at)
@@ -140,8 +147,24 @@ def replace_code_set(db_session: Session, keys: KeyRing, user_id: int) -> NewCod
         BackupCode(set_id=code_set.id, user_id=user_id, number=number, digest=digest)
         for number, digest in enumerate(digests, start=1)
     )
-    # Plain values, not code_set's attributes: after the commit a concurrent regeneration may
-    # already have replaced (deleted) that row, and reading an expired attribute would reload it.
+
+
+def new_digests(keys: KeyRing, codes: list[str]) -> tuple[str, list[str]]:
+    """A fresh 128-bit set salt and the codes' digests under it: the set's key derivations."""
+    salt = bcrypt.gensalt(rounds=keys.code_cost).decode("ascii")
+    return salt, [code_digest(keys, code, salt) for code in codes]
+
+
+def replace_code_set(db_session: Session, keys: KeyRing, user_id: int) -> NewCodeSet:
+    """Put a new set in place of the old one, in the use case's transaction; returns the
+    plaintext codes, which are never stored readable."""
+    codes = generate_codes()
+    salt, digests = new_digests(keys, codes)
+    created_at = now()
+    public_id = new_set_id()
+    install_set(db_session, user_id, public_id, salt, created_at, digests)
+    # Plain values, not the row's attributes: after the commit a concurrent replacement may
+    # already have deleted that row, and reading an expired attribute would reload it.
     return NewCodeSet(public_id=public_id, created_at=created_at, codes=codes)
 
 

@@ -32,6 +32,10 @@ ACCOUNT_SECURED = "account_secured"
 CODE_CHECKED = "backup_code_checked"
 CODE_CHECK_FAILED = "backup_code_check_failed"
 APP_SETUP_FAILED = "app_setup_code_failed"
+CODES_IN_USE = "backup_codes_in_use"
+CODES_SAVED = "backup_codes_saved"
+OLD_CODES_VOIDED = "old_backup_codes_voided"
+SHEET_CHECK_FAILED = "new_sheet_code_failed"
 
 DESCRIPTIONS = {
     SIGNED_UP: "Account created",
@@ -52,6 +56,10 @@ DESCRIPTIONS = {
     CODE_CHECKED: "Saved backup code checked",
     CODE_CHECK_FAILED: "Checked a backup code that is not an unused code of the current set",
     APP_SETUP_FAILED: "Wrong code while turning on the authentication app",
+    CODES_IN_USE: "New backup codes saved and in use; the old ones no longer work",
+    CODES_SAVED: "Backup code sheet saved",
+    OLD_CODES_VOIDED: "Old backup codes voided early; the new ones are in use",
+    SHEET_CHECK_FAILED: "Wrong code typed back from a new sheet",
 }
 
 

@@ -16,8 +16,9 @@ class KeyRing:
     pepper: bytes
     password_cost: int
     code_cost: int
-    # Fernet key (urlsafe base64 of 32 bytes) that encrypts authenticator-app secrets at rest.
-    totp_key: bytes = b""
+    # Fernet key (urlsafe base64 of 32 bytes) that encrypts what must be read back: the
+    # authenticator-app secrets, and a new sheet's codes while it is being saved.
+    encryption_key: bytes = b""
 
 
 def keyring_from_config(config: dict) -> KeyRing:
@@ -28,17 +29,17 @@ def keyring_from_config(config: dict) -> KeyRing:
             config["SECRET_KEY"].encode(), b"sparekey pepper v1", hashlib.sha256
         ).digest()
     if config.get("TOTP_ENCRYPTION_KEY"):
-        totp_key = config["TOTP_ENCRYPTION_KEY"].encode()
+        encryption_key = config["TOTP_ENCRYPTION_KEY"].encode()
     else:
         derived = hmac.new(
             config["SECRET_KEY"].encode(), b"sparekey totp key v1", hashlib.sha256
         ).digest()
-        totp_key = base64.urlsafe_b64encode(derived)
+        encryption_key = base64.urlsafe_b64encode(derived)
     return KeyRing(
         pepper=pepper,
         password_cost=int(config["PASSWORD_BCRYPT_COST"]),
         code_cost=int(config["BACKUP_CODE_BCRYPT_COST"]),
-        totp_key=totp_key,
+        encryption_key=encryption_key,
     )
 
 

@@ -8,6 +8,7 @@ from models import (
     AttemptCounter,
     BackupCode,
     BackupCodeSet,
+    CodeSheet,
     PendingLogin,
     SecurityEvent,
     User,
@@ -15,6 +16,7 @@ from models import (
 )
 from security.accounts import find_user
 from security.attempts import account_key, clear_failures, prune_unknown_name_counters
+from security.code_sheets import prune_sheets
 from security.context import Context
 from security.outcomes import Reason, Refused
 from security.passwords import hash_password
@@ -33,9 +35,10 @@ def unlock_account(ctx: Context, identifier: str) -> User | Refused:
 
 
 def prune(ctx: Context) -> dict[str, int]:
-    """Delete expired sessions, expired half-finished log-ins and stale counters of unknown
-    names; returns how many of each went."""
+    """Delete expired sessions, expired half-finished log-ins, code sheets past their 30
+    minutes and stale counters of unknown names; returns how many of each went."""
     removed = prune_expired(ctx.db, ctx.timeouts, ctx.pending_login_seconds)
+    removed["unsaved code sheets"] = prune_sheets(ctx.db)
     removed["counters of unknown names"] = prune_unknown_name_counters(ctx.db, ctx.limits)
     ctx.db.commit()
     return removed
@@ -66,7 +69,14 @@ def demo_account(
         user.totp_secret = user.totp_pending_secret = None
         user.totp_enabled_at = user.totp_last_step = None
         user.clear_code_notice()
-        for model in (BackupCode, BackupCodeSet, UserSession, PendingLogin, SecurityEvent):
+        for model in (
+            CodeSheet,
+            BackupCode,
+            BackupCodeSet,
+            UserSession,
+            PendingLogin,
+            SecurityEvent,
+        ):
             ctx.db.execute(delete(model).where(model.user_id == user.id))
         ctx.db.execute(delete(AttemptCounter).where(AttemptCounter.key == account_key(user.id)))
         ctx.db.commit()

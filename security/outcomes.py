@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from models import User, UserSession
-from security.backup_codes import CodeStatus, NewCodeSet
+from security.backup_codes import CodeStatus
 
 
 class Reason(Enum):
@@ -80,15 +80,30 @@ class NeedsSecondFactor:
 
 
 @dataclass(frozen=True)
-class NewCodes:
-    code_set: NewCodeSet
+class SheetReady:
+    """A new sheet waits on the server for this session; `in_use` when the set works already."""
+
+    public_id: str
+    in_use: bool
+
+
+@dataclass(frozen=True)
+class CodesSaved:
+    """The sheet was typed back: its set is the account's, and the plaintext is gone.
+    `old_voided`: this made the old set stop working (it was still in use until now)."""
+
+    public_id: str
+    old_voided: bool
 
 
 @dataclass(frozen=True)
 class CodeIsValid:
-    """ "Check a saved code": an unused code of the current set, number `number`; not spent."""
+    """What "Check a saved code" found: code #`number` of set `set_id`, unused, and not spent by
+    the check. `waiting`: the set is a new sheet's, not yet in use."""
 
     number: int
+    set_id: str
+    waiting: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,8 +113,8 @@ class PasswordChanged:
 
 @dataclass(frozen=True)
 class AppTurnedOn:
-    # The first sheet, when the account had no codes: the password was confirmed just now.
-    first_sheet: NewCodeSet | None
+    # The account had no codes: its first sheet waits (the password was confirmed just now).
+    first_sheet: SheetReady | None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""What a signed-in owner does in Settings, one use case each: new codes, check a saved code,
-change the password (or set one after a recovery), the authentication app, sessions, securing
-the account, the "A backup code was used" notice, the download.
+"""What a signed-in owner does in Settings, one use case each: a new sheet of codes and saving it,
+check a saved code, change the password (or set one after a recovery), the authentication app,
+sessions, securing the account, the "A backup code was used" notice.
 
 Each takes a Context and plain values, returns one outcome from `security/outcomes.py`, and owns
 its transaction: it commits once, or rolls back and changes nothing but the counted attempt.
@@ -14,22 +14,33 @@ from security.attempts import CODE, PASSWORD
 from security.backup_codes import (
     code_status,
     find_unused_code,
+    lock_account,
     redeem_backup_code,
-    replace_code_set,
+)
+from security.code_sheets import (
+    Sheet,
+    live_sheet,
+    make_sheet,
+    number_on_sheet,
+    put_in_use,
+    read_sheet,
+    set_in_use_unsaved,
+    typed_back,
+    waiting_sheet,
 )
 from security.context import Context
 from security.guard import Attempt, begin_attempt
 from security.outcomes import (
     AppTurnedOn,
     CodeIsValid,
-    CurrentSet,
+    CodesSaved,
     Done,
-    NewCodes,
     PasswordChanged,
     Reason,
     Refused,
     Secured,
     SessionsEnded,
+    SheetReady,
     Started,
 )
 from security.passwords import hash_password, verify_password
@@ -48,12 +59,15 @@ WRONG_SETUP_CODE = (
     "That code did not match. Check that the app shows Sparekey and the time on your phone is "
     "right, then type the newest code."
 )
-NO_LONGER_CURRENT = "Those codes are no longer current. Get new backup codes to download them."
+SHEET_GONE = (
+    "Those codes are no longer waiting: they were saved, replaced, or 30 minutes passed. "
+    "Get new backup codes if you need a sheet."
+)
 SESSION_GONE = "That session had already ended."
 
 
 def _password_attempt(ctx: Context, user: User, password: str, where: str) -> Attempt | Refused:
-    """ "Confirm it's you": the password, on the same counter as the log-in form."""
+    """The password again ("Confirm it's you"), on the same counter as the log-in form."""
     attempt = begin_attempt(ctx, PASSWORD, where, user)
     if isinstance(attempt, Refused):
         return attempt
@@ -62,34 +76,92 @@ def _password_attempt(ctx: Context, user: User, password: str, where: str) -> At
     return attempt
 
 
-def _new_codes(ctx: Context, user: User) -> NewCodes:
-    new_set = replace_code_set(ctx.db, ctx.keys, user.id)
-    events.record_event(ctx, user.id, events.CODES_GENERATED, f"set {new_set.public_id}")
-    return NewCodes(code_set=new_set)
+def _new_sheet(ctx: Context, user: User, session_id: str) -> SheetReady:
+    """A new set and its sheet for this session. A first set is in use at once (nothing to
+    protect), and so is one that replaces a set whose sheet was never shown saved; a set that
+    replaces a saved one waits until its sheet is typed back, and the old set keeps working."""
+    lock_account(ctx.db, user.id)
+    first = code_status(ctx.db, user.id) is None or set_in_use_unsaved(ctx.db, user.id)
+    sheet = make_sheet(ctx.db, ctx.keys, user.id, session_id, in_use=first)
+    detail = f"set {sheet.public_id}" + ("" if first else ", waiting to be saved")
+    events.record_event(ctx, user.id, events.CODES_GENERATED, detail)
+    return SheetReady(public_id=sheet.public_id, in_use=first)
 
 
-def get_new_codes(ctx: Context, user: User, password: str) -> NewCodes | Refused:
-    """ "Confirm it's you", then a new set in place of the old one: the set and its event are
-    one transaction, so a failure leaves the old set whole and no event."""
+def get_new_codes(ctx: Context, user: User, session_id: str, password: str) -> SheetReady | Refused:
+    """Confirm it's you with the password, then a new sheet for this session. The sheet and
+    its event are one transaction: a failure leaves no sheet, no event, and the old set."""
     attempt = _password_attempt(ctx, user, password, "confirm password")
     if isinstance(attempt, Refused):
         return attempt
     attempt.succeed()
-    new_codes = _new_codes(ctx, user)
+    ready = _new_sheet(ctx, user, session_id)
     ctx.db.commit()
-    return new_codes
+    return ready
 
 
-def current_set_for_download(ctx: Context, user: User, set_id: str) -> CurrentSet | Refused:
-    """The sheet a download names must be the account's current set."""
-    status = code_status(ctx.db, user.id)
-    if status is None or status.public_id != set_id:
-        return Refused(Reason.NOT_CURRENT, NO_LONGER_CURRENT)
-    return CurrentSet(status=status)
+def sheet_for(ctx: Context, user: User, session_id: str) -> Sheet | None:
+    """The sheet this session is saving (reload, Back, Download, Copy), from the server's copy."""
+    sheet = live_sheet(ctx.db, user.id, session_id)
+    return read_sheet(ctx.keys, sheet) if sheet is not None else None
+
+
+def save_sheet(ctx: Context, user: User, session_id: str, code: str) -> CodesSaved | Refused:
+    """I saved my codes: code #k typed back from the sheet (normalised) proves it was saved.
+    Then, in one transaction, a waiting set becomes the account's and the old one is void, the
+    event is recorded and the sheet's plaintext is deleted. A wrong code counts like any other
+    code attempt and changes nothing else."""
+    if live_sheet(ctx.db, user.id, session_id) is None:
+        return Refused(Reason.GONE, SHEET_GONE)
+    attempt = begin_attempt(ctx, CODE, "new sheet", user)
+    if isinstance(attempt, Refused):
+        return attempt
+    # Read it under the account's lock: another request may have replaced it meanwhile.
+    lock_account(ctx.db, user.id)
+    sheet = live_sheet(ctx.db, user.id, session_id)
+    if sheet is None:
+        ctx.db.rollback()
+        return Refused(Reason.GONE, SHEET_GONE)
+    number, public_id = sheet.check_number, sheet.public_id
+    if not typed_back(ctx.keys, sheet, code):
+        return attempt.fail(
+            events.SHEET_CHECK_FAILED,
+            f"That is not code #{number} of your new sheet ({public_id}). Find #{number} on "
+            "the sheet you saved and type it.",
+            Reason.WRONG_CODE,
+        )
+    attempt.succeed()
+    old_voided = not sheet.in_use
+    if old_voided:
+        put_in_use(ctx.db, user.id, sheet)
+        events.record_event(ctx, user.id, events.CODES_IN_USE, f"set {public_id}")
+    else:
+        events.record_event(ctx, user.id, events.CODES_SAVED, f"set {public_id}")
+    ctx.db.delete(sheet)
+    ctx.db.commit()
+    return CodesSaved(public_id=public_id, old_voided=old_voided)
+
+
+def void_old_codes(ctx: Context, user: User, session_id: str) -> Done | Refused:
+    """Lost or stolen old sheet: the new set is in use at once and the old one is void, without
+    waiting for a code typed back (the sheet still waits for "I saved my codes")."""
+    lock_account(ctx.db, user.id)
+    sheet = live_sheet(ctx.db, user.id, session_id)
+    if sheet is None:
+        ctx.db.rollback()
+        return Refused(Reason.GONE, SHEET_GONE)
+    if sheet.in_use:
+        ctx.db.rollback()
+        return Done()
+    put_in_use(ctx.db, user.id, sheet)
+    events.record_event(ctx, user.id, events.OLD_CODES_VOIDED, f"set {sheet.public_id} in use")
+    ctx.db.commit()
+    return Done()
 
 
 def check_saved_code(ctx: Context, user: User, password: str, code: str) -> CodeIsValid | Refused:
-    """Tell the owner whether `code` (normalised) is an unused code of the current set, unspent.
+    """Tell the owner which set `code` (normalised) belongs to: an unused code of the current
+    set, or of a new sheet not yet in use. It is never spent.
 
     The whole check is one attempt of the `code` kind, reserved before any hashing, so it
     shares the account's limit with every other code entry. The password is checked under that
@@ -103,9 +175,17 @@ def check_saved_code(ctx: Context, user: User, password: str, code: str) -> Code
         return attempt.fail(
             events.CONFIRM_FAILED, WRONG_PASSWORD_NOTHING_CHECKED, Reason.WRONG_PASSWORD
         )
+    status = code_status(ctx.db, user.id)
     found = find_unused_code(ctx.db, ctx.keys, user.id, code)
-    if found is None:
-        status = code_status(ctx.db, user.id)
+    result = None
+    if found is not None and status is not None:
+        result = CodeIsValid(number=found[1], set_id=status.public_id)
+    else:
+        waiting = waiting_sheet(ctx.db, user.id)
+        number = number_on_sheet(ctx.keys, waiting, code) if waiting is not None else None
+        if waiting is not None and number is not None:
+            result = CodeIsValid(number=number, set_id=waiting.public_id, waiting=True)
+    if result is None:
         set_name = status.public_id if status else "none"
         return attempt.fail(
             events.CODE_CHECK_FAILED,
@@ -113,11 +193,16 @@ def check_saved_code(ctx: Context, user: User, password: str, code: str) -> Code
             "already, mistyped, or from an older sheet.",
             Reason.WRONG_CODE,
         )
-    number = found[1]
     attempt.succeed()
-    events.record_event(ctx, user.id, events.CODE_CHECKED, f"code #{number}")
+    waiting_note = " (new set, not yet in use)" if result.waiting else ""
+    events.record_event(
+        ctx,
+        user.id,
+        events.CODE_CHECKED,
+        f"code #{result.number} of set {result.set_id}{waiting_note}",
+    )
     ctx.db.commit()
-    return CodeIsValid(number=number)
+    return result
 
 
 def _set_password(ctx: Context, user: User, row: UserSession, password: str) -> int:
@@ -155,7 +240,9 @@ def start_app_setup(ctx: Context, user: User) -> Done:
     return Done()
 
 
-def confirm_app_setup(ctx: Context, user: User, password: str, code: str) -> AppTurnedOn | Refused:
+def confirm_app_setup(
+    ctx: Context, user: User, session_id: str, password: str, code: str
+) -> AppTurnedOn | Refused:
     """Turn the app on with the password and the app's first code: one attempt of the password
     kind, reserved before any hashing, covers both. A right password alone does not clear the
     counter; only both right do. An account without codes gets its first sheet in the same
@@ -168,7 +255,7 @@ def confirm_app_setup(ctx: Context, user: User, password: str, code: str) -> App
     attempt.succeed()
     first_sheet = None
     if code_status(ctx.db, user.id) is None:
-        first_sheet = _new_codes(ctx, user).code_set
+        first_sheet = _new_sheet(ctx, user, session_id)
     ctx.db.commit()
     return AppTurnedOn(first_sheet=first_sheet)
 

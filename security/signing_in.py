@@ -157,7 +157,7 @@ def _recovered(
 def recover_with_backup_code(
     ctx: Context, identifier: str, code: str
 ) -> Recovered | NeedsSecondFactor | Refused:
-    """ "Forgot password?" with one backup code (already normalised) for the account named by
+    """Forgot password? with one backup code (already normalised) for the account named by
     `identifier`: one derivation, one conditional UPDATE."""
     user = find_user(ctx.db, identifier)
     attempt = begin_attempt(ctx, CODE, "backup code", user, counter_key(user, identifier))

@@ -34,11 +34,11 @@ def new_secret() -> str:
 
 
 def encrypt_secret(keys: KeyRing, secret: str) -> str:
-    return Fernet(keys.totp_key).encrypt(secret.encode()).decode("ascii")
+    return Fernet(keys.encryption_key).encrypt(secret.encode()).decode("ascii")
 
 
 def decrypt_secret(keys: KeyRing, token: str) -> str:
-    return Fernet(keys.totp_key).decrypt(token.encode("ascii")).decode()
+    return Fernet(keys.encryption_key).decrypt(token.encode("ascii")).decode()
 
 
 def provisioning_uri(secret: str, username: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 
 from clock import now
-from models import BackupCode, BackupCodeSet, User, UserSession
+from models import BackupCode, BackupCodeSet, CodeSheet, User, UserSession
 from security import events
 from security.context import Context
 from security.keys import KeyRing
@@ -54,7 +54,8 @@ def turn_off_app(ctx: Context, user: User) -> None:
 
 
 def lock_every_door(ctx: Context, user: User) -> None:
-    """After "Wasn't you?": end every session, void the remaining codes."""
+    """After "Wasn't you?": end every session, void the remaining codes and any new sheet."""
+    ctx.db.execute(delete(CodeSheet).where(CodeSheet.user_id == user.id))
     ctx.db.execute(delete(UserSession).where(UserSession.user_id == user.id))
     ctx.db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     ctx.db.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user.id))

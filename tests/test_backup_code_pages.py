@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape as html_unescape
 from unittest import mock
 
 import bcrypt
@@ -17,6 +18,9 @@ from tests.helpers import PASSWORD, Person, codes_from, current_keys, give_codes
 
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 STATUS = "/settings/security/two-factor/backup-codes/"
+SHEET = STATUS + "new/"
+SAVED = STATUS + "new/saved/"
+DOWNLOAD = STATUS + "download/"
 
 
 def test_each_page_links_to_the_next_by_its_contract_text(logged_in):
@@ -85,13 +89,26 @@ def test_every_row_of_the_page_table_by_its_visible_texts(client, user):
     assert element(confirm, "h1", "Confirm it's you")
     assert element(confirm, "label", "Password", for_="password")
     assert element(confirm, "button", "Confirm", type="submit")
-    # Row 10: the sheet's actions; Print and Copy are buttons JavaScript reveals.
-    sheet = person.submit(CONFIRM, {"password": PASSWORD}).get_data(as_text=True)
+    # Row 10: a GET page after the password POST, with the sheet's actions; Print and Copy are
+    # buttons JavaScript reveals.
+    posted = person.submit(CONFIRM, {"password": PASSWORD})
+    assert posted.status_code == 303 and posted.location == SHEET
+    sheet = client.get(SHEET).get_data(as_text=True)
     actions = re.search(r'<div class="sheet-actions.*?</div>', sheet, re.S).group(0)
     assert element(actions, "button", "Print", data_action="print")
     assert element(actions, "button", "Copy", data_action="copy")
     assert element(actions, "button", "Download", type="submit")
-    assert element(actions, "a", "Done", href=STATUS)
+    assert element(actions, "a", "I saved my codes", href=SAVED)
+    # Row 10a: "Saved?": type back code #k.
+    saved = client.get(SAVED).get_data(as_text=True)
+    assert re.search(r"<h1>Type code #(?:[1-9]|10) from your new sheet</h1>", saved)
+    assert element(saved, "label", "Code from your new sheet", for_="code")
+    assert element(saved, "button", "Use these codes", type="submit")
+    # Row 10, replacing a set: "Void my old codes now".
+    person.save_codes(codes_from(sheet))
+    person.submit(CONFIRM, {"password": PASSWORD})
+    replacing = client.get(SHEET).get_data(as_text=True)
+    assert element(replacing, "button", "Void my old codes now", type="submit")
 
 
 def test_status_before_any_codes(logged_in):
@@ -103,8 +120,10 @@ def test_status_before_any_codes(logged_in):
     assert "You have no backup codes" in home
 
 
-def test_confirming_the_password_shows_ten_numbered_codes_once(app, logged_in):
+def test_confirming_the_password_shows_ten_numbered_codes_on_a_get_page(app, logged_in):
     response = logged_in.submit(CONFIRM, {"password": PASSWORD})
+    assert response.status_code == 303 and response.location == SHEET
+    response = logged_in.client.get(SHEET)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["Referrer-Policy"] == "no-referrer"
@@ -118,8 +137,10 @@ def test_confirming_the_password_shows_ten_numbered_codes_once(app, logged_in):
     assert code_set.public_id in html and "alice" in html
     for action in ("Print", "Download", "Copy"):
         assert re.search(rf"<button\b[^>]*>{action}</button>", html), action
-    assert re.search(r'<a\b[^>]*href="/settings/security/two-factor/backup-codes/">Done</a>', html)
-    # Checklist 6: no code appears on any page afterwards.
+    assert re.search(rf'<a\b[^>]*href="{SAVED}">I saved my codes</a>', html)
+    assert "Use at</dt><dd>http://localhost</dd>" in html
+    logged_in.save_codes(codes)
+    # Checklist 6: once saved, no code appears on any page afterwards.
     for page in (
         "/",
         "/alice/",
@@ -128,8 +149,9 @@ def test_confirming_the_password_shows_ten_numbered_codes_once(app, logged_in):
         "/settings/security/two-factor/",
         STATUS,
         CONFIRM,
+        SHEET,
     ):
-        later = logged_in.client.get(page).get_data(as_text=True)
+        later = logged_in.client.get(page, follow_redirects=True).get_data(as_text=True)
         for code in codes:
             assert code not in later and f"{code[:4]} {code[4:]}" not in later
     status = logged_in.client.get(STATUS).get_data(as_text=True)
@@ -137,7 +159,7 @@ def test_confirming_the_password_shows_ten_numbered_codes_once(app, logged_in):
     with app.app_context():
         kinds = db.session.scalars(select(SecurityEvent.kind)).all()
         details = db.session.scalars(select(SecurityEvent.detail)).all()
-    assert "codes_generated" in kinds
+    assert "codes_generated" in kinds and "backup_codes_saved" in kinds
     assert not any(code in detail for code in codes for detail in details)
 
 
@@ -180,17 +202,17 @@ def test_regenerating_replaces_the_sheet(app, logged_in, user):
             assert redeem_backup_code(db.session, current_keys(), user, code) is None
 
 
-def test_download_is_a_text_file_with_the_same_codes(app, logged_in):
-    html = logged_in.submit(CONFIRM, {"password": PASSWORD}).get_data(as_text=True)
+def test_download_is_the_servers_sheet_whatever_is_posted(app, logged_in):
+    """The .txt comes from the server's copy of this session's sheet: posted fields (ten
+    00000000, another set id) change nothing; a saved sheet is no longer downloadable."""
+    logged_in.submit(CONFIRM, {"password": PASSWORD})
+    html = logged_in.client.get(SHEET).get_data(as_text=True)
     codes = codes_from(html)
+    with app.app_context():
+        set_id = db.session.scalar(select(BackupCodeSet.public_id))
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    set_id = re.search(r'name="set_id" type="hidden" value="([^"]+)"', html).group(1)
-    hidden = re.search(r'name="codes" type="hidden" value="([^"]+)"', html).group(1)
-    assert hidden == " ".join(codes)
-    data = {"csrf_token": token, "set_id": set_id, "codes": hidden, "download": "1"}
-    response = logged_in.client.post(
-        "/settings/security/two-factor/backup-codes/download/", data=data
-    )
+    forged = {"csrf_token": token, "set_id": "ZZZZ", "codes": " ".join(["00000000"] * 10)}
+    response = logged_in.client.post(DOWNLOAD, data=forged)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
     assert response.headers["Content-Disposition"] == (
@@ -199,17 +221,19 @@ def test_download_is_a_text_file_with_the_same_codes(app, logged_in):
     assert response.headers["Cache-Control"] == "no-store"
     text = response.get_data(as_text=True)
     assert "Account: alice" in text and f"Set: {set_id}" in text and "Created: " in text
-    for number, code in enumerate(codes, start=1):
-        assert f"{number:>2}. {code[:4]} {code[4:]}" in text
-    assert "Forgot password?" in text
-    # The same form once the set was replaced: refused, nothing echoed back.
-    logged_in.get_codes()
-    response = logged_in.client.post(
-        "/settings/security/two-factor/backup-codes/download/", data=data
+    assert "Use at: http://localhost" in text and "ZZZZ" not in text
+    assert re.findall(r"\d{4} \d{4}", text) == [f"{c[:4]} {c[4:]}" for c in codes]
+    assert "0000 0000" not in text and "Forgot password?" in text
+    # The copy on the page is the same text.
+    assert html_unescape(re.search(r"<pre hidden data-codes-text>(.*?)</pre>", html, re.S)[1]) == (
+        text.replace("\r\n", "\n")
     )
+    # Saved: the plaintext is gone, and so is the download.
+    logged_in.save_codes(codes)
+    response = logged_in.client.post(DOWNLOAD, data={"csrf_token": token})
     assert response.status_code == 302
     followed = logged_in.client.get(response.location).get_data(as_text=True)
-    assert "no longer current" in followed
+    assert "no longer waiting" in followed
 
 
 def test_confirm_step_checks_the_password_with_one_bcrypt_call(logged_in):
@@ -246,7 +270,8 @@ def test_all_codes_used(app, logged_in, user):
 
 
 def test_the_event_insert_failing_over_http_changes_nothing(app, logged_in, user):
-    """The same fault through the page: the error page says nothing was changed, and it is so."""
+    """The same fault through the page: the error page claims only what is true (all or
+    nothing), and nothing changed: no sheet, no event, the old set works."""
     old = give_codes(app, user)
     before = snapshot(app, ignore=("attempt_counters", "user_sessions"))
 
@@ -261,7 +286,8 @@ def test_the_event_insert_failing_over_http_changes_nothing(app, logged_in, user
     finally:
         sqlalchemy_event.remove(SecurityEvent, "before_insert", refuse_insert)
     assert response.status_code == 500
-    assert "Nothing was changed" in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert "happened completely or not at all" in body and "Nothing was changed" not in body
     assert snapshot(app, ignore=("attempt_counters", "user_sessions")) == before
     with app.app_context():
         assert redeem_backup_code(db.session, current_keys(), user, old[0]) is not None

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from blueprints.context import app_context_of
 from extensions import db
-from models import BackupCode, BackupCodeSet, SecurityEvent, User
+from models import BackupCode, BackupCodeSet, CodeSheet, SecurityEvent, User
 from security import backup_codes
 from security.backup_codes import (
     CODES_PER_SET,
@@ -27,6 +27,7 @@ from security.backup_codes import (
     redeem_backup_code,
 )
 from security.keys import KeyRing
+from security.sessions import start_session
 from security.settings import get_new_codes
 from tests.helpers import PASSWORD, count, current_keys, give_codes, snapshot, table_dump
 
@@ -213,27 +214,33 @@ def test_regenerating_voids_every_old_code(app, user):
 
 
 def test_a_failed_event_insert_leaves_the_old_set_whole(app, user):
-    """Checklist 8: "get new codes" writes the new set, then the insert of its event fails: the
-    one transaction rolls back, so the old set is whole and still works, no new set, no event."""
+    """Checklist 8: "get new codes" writes the new set's sheet, then the insert of its event
+    fails: the one transaction rolls back, so the old set is whole and still works, no new set
+    or sheet, no event."""
     old = give_codes(app, user)
-    before = snapshot(app, ignore=("attempt_counters",))
 
     def refuse_insert(mapper, connection, target):
         raise RuntimeError("the event's insert failed")
 
     with app.app_context():
         ctx = app_context_of(app)
+        row, _ = start_session(db.session, user, "192.0.2.7", "a browser")
+        db.session.commit()
+        session_id = row.id
+    before = snapshot(app, ignore=("attempt_counters",))
+    with app.app_context():
         account = db.session.get(User, user)
         sqlalchemy_event.listen(SecurityEvent, "before_insert", refuse_insert)
         try:
             with pytest.raises(RuntimeError, match="event's insert failed"):
-                get_new_codes(ctx, account, PASSWORD)
+                get_new_codes(ctx, account, session_id, PASSWORD)
         finally:
             sqlalchemy_event.remove(SecurityEvent, "before_insert", refuse_insert)
         db.session.rollback()
     assert snapshot(app, ignore=("attempt_counters",)) == before
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(BackupCodeSet)) == 1
+        assert count(app, CodeSheet) == 0
         assert count(app, SecurityEvent, SecurityEvent.kind == "codes_generated") == 0
         assert redeem_backup_code(db.session, current_keys(), user, old[9]) is not None
         db.session.commit()

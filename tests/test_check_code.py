@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from unittest import mock
 
 import bcrypt
@@ -10,12 +9,12 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db
-from models import AttemptCounter, BackupCode, BackupCodeSet, SecurityEvent
+from models import AttemptCounter, BackupCode, BackupCodeSet, CodeSheet, SecurityEvent
 from security.backup_codes import redeem_backup_code
 from tests.helpers import (
     PASSWORD,
     Person,
-    codes_from,
+    csrf_from,
     current_keys,
     give_codes,
     snapshot,
@@ -26,6 +25,7 @@ STATUS = "/settings/security/two-factor/backup-codes/"
 CHECK = "/settings/security/two-factor/backup-codes/check/"
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 DOWNLOAD = "/settings/security/two-factor/backup-codes/download/"
+SHEET = "/settings/security/two-factor/backup-codes/new/"
 NOT_VALID = "is not an unused code of your current set"
 THROTTLED = "Too many failed attempts"
 CHECK_LINE = "Check this sheet at Settings → Security → Two-Factor Authentication → Backup Codes"
@@ -80,7 +80,10 @@ def test_a_valid_code_is_named_by_number_and_still_works(app, logged_in, user, u
     response = check(logged_in, f"{code[:4]}-{code[4:]}")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert f'Code #4 of set <span class="mono">{set_id(app)}</span> is valid and unused.' in html
+    assert (
+        f'Code #4 of your current set <span class="mono">{set_id(app)}</span> is valid and '
+        "unused." in html
+    )
     assert "It still works." in html
     assert response.headers["Cache-Control"] == "no-store"
     for shown in user_codes:
@@ -90,9 +93,9 @@ def test_a_valid_code_is_named_by_number_and_still_works(app, logged_in, user, u
         event = db.session.scalar(
             select(SecurityEvent).where(SecurityEvent.kind == "backup_code_checked")
         )
-    assert event.detail == "code #4"
+    assert event.detail == f"code #4 of set {set_id(app)}"
     events_page = logged_in.client.get("/settings/security/events/").get_data(as_text=True)
-    assert "Saved backup code checked (code #4)" in events_page
+    assert f"Saved backup code checked (code #4 of set {set_id(app)})" in events_page
     assert recovers_with(app, code)
 
 
@@ -207,12 +210,29 @@ def test_a_valid_check_clears_the_counter(app, logged_in, user, user_codes):
 
 
 def test_the_sheet_and_the_download_say_where_to_check_them(app, logged_in):
-    html = logged_in.submit(CONFIRM, {"password": PASSWORD}).get_data(as_text=True)
+    logged_in.submit(CONFIRM, {"password": PASSWORD})
+    html = logged_in.client.get(SHEET).get_data(as_text=True)
     how_to = html[html.index('<section class="how-to">') :]
     assert CHECK_LINE in how_to[: how_to.index("</section>")]
-    codes = codes_from(html)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    data = {"csrf_token": token, "set_id": set_id(app), "codes": " ".join(codes), "download": "1"}
-    text = logged_in.client.post(DOWNLOAD, data=data).get_data(as_text=True)
+    text = logged_in.client.post(DOWNLOAD, data={"csrf_token": csrf_from(html)}).get_data(
+        as_text=True
+    )
     assert f"Set: {set_id(app)}" in text
     assert f"\r\n\r\n{CHECK_LINE}.\r\n" in text
+
+
+def test_a_code_of_the_new_sheet_is_named_as_not_yet_in_use(app, logged_in, user, user_codes):
+    """While a new sheet waits: its codes are "your new set, not yet in use", the old set's are
+    "your current set", and neither is spent."""
+    new = logged_in.start_new_codes()
+    html = check(logged_in, new[6]).get_data(as_text=True)
+    with app.app_context():
+        waiting_id = db.session.scalar(select(CodeSheet.public_id))
+    assert (
+        f'Code #7 belongs to your new set <span class="mono">{waiting_id}</span>, not yet in use.'
+        in html
+    )
+    old = check(logged_in, user_codes[2]).get_data(as_text=True)
+    assert f'Code #3 of your current set <span class="mono">{set_id(app)}</span>' in old
+    assert NOT_VALID in check(logged_in, wrong_code(user_codes + new, 1)).get_data(as_text=True)
+    assert unused_numbers(app, user) == list(range(1, 11))

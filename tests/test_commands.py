@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from extensions import db
-from models import AttemptCounter, BackupCodeSet, PendingLogin, User, UserSession
+from models import AttemptCounter, BackupCodeSet, CodeSheet, PendingLogin, User, UserSession
 from security.attempts import unknown_name_key
 from tests.helpers import Person, give_codes, make_user, user_by_name
 
@@ -65,8 +65,9 @@ def test_create_user(app, runner):
 
 
 def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
-    """Abandoned sessions, stale half-finished log-ins and quiet counters of unknown names go;
-    live sessions, account counters and a closed unknown name stay."""
+    """Abandoned sessions, stale half-finished log-ins, code sheets past their 30 minutes and
+    quiet counters of unknown names go; live sessions, account counters and a closed unknown
+    name stay."""
     start = frozen_clock()
     user_id = make_user(app)
     cap = app.config["MAX_CONSECUTIVE_FAILURES"]
@@ -133,11 +134,25 @@ def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
             ]
         )
         db.session.commit()
+        db.session.add(
+            CodeSheet(
+                user_id=user_id,
+                session_id="live",
+                public_id="OLD2",
+                salt="$2b$04$" + "a" * 22,
+                digests="",
+                codes_token="",
+                in_use=False,
+                check_number=1,
+                created_at=start - 31 * minutes,
+            )
+        )
+        db.session.commit()
 
     result = runner.invoke(args=["prune"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "Removed: 2 sessions, 1 pending log-ins, 1 counters of unknown names"
+        "Removed: 2 sessions, 1 pending log-ins, 1 unsaved code sheets, 1 counters of unknown names"
     )
     with app.app_context():
         assert set(db.session.scalars(select(UserSession.id))) == {"live"}
@@ -150,7 +165,7 @@ def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
         }
     again = runner.invoke(args=["prune"])
     assert again.output.strip() == (
-        "Removed: 0 sessions, 0 pending log-ins, 0 counters of unknown names"
+        "Removed: 0 sessions, 0 pending log-ins, 0 unsaved code sheets, 0 counters of unknown names"
     )
 
 

@@ -19,7 +19,7 @@ def test_get_journey_before_log_in_waits_for_it(app, person, user):
     assert "Log in (or sign up) first" in page
     person.login()
     home = person.client.get("/").get_data(as_text=True)
-    assert "Step 1 of 10" in home and "Tap your profile picture at the bottom right." in home
+    assert "Step 1 of 11" in home and "Tap your profile picture at the bottom right." in home
     assert 'class="tab tour-target"' in home
 
 
@@ -27,8 +27,8 @@ def test_only_this_pages_steps_are_shown(app, person, user):
     person.login()
     start(person, "get")
     settings = person.client.get("/settings/").get_data(as_text=True)
-    assert "Step 4 of 10" in settings
-    assert "Step 1 of 10" not in settings  # the bottom bar is on every page, its step is not
+    assert "Step 4 of 11" in settings
+    assert "Step 1 of 11" not in settings  # the bottom bar is on every page, its step is not
 
 
 def test_a_wrong_turn_says_how_to_get_back(app, person, user):

@@ -99,7 +99,7 @@ def test_secrets_are_encrypted_at_rest(app, user, frozen_clock):
         dump = table_dump(app)
         assert secret not in dump and secret.lower() not in dump
         assert decrypt_secret(current_keys(), stored) == secret
-    other = KeyRing(pepper=b"p", password_cost=4, code_cost=4, totp_key=encrypt_key())
+    other = KeyRing(pepper=b"p", password_cost=4, code_cost=4, encryption_key=encrypt_key())
     with pytest.raises(InvalidToken):
         decrypt_secret(other, stored)
 
@@ -130,8 +130,9 @@ def test_set_up_with_a_valid_code_then_the_first_sheet_follows(app, person, user
     response = person.submit(
         SETUP, {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"}
     )
-    assert response.status_code == 200
-    html = response.get_data(as_text=True)
+    assert response.status_code == 303
+    assert response.location == "/settings/security/two-factor/backup-codes/new/"
+    html = person.client.get(response.location).get_data(as_text=True)
     assert "Your authentication app is on" in html
     assert len(codes_from(html)) == 10
     assert "On" in person.client.get("/settings/security/two-factor/").get_data(as_text=True)
@@ -184,7 +185,9 @@ def test_a_code_from_the_previous_set_up_fails_after_a_reset(app, person, user, 
     )
     assert "That code did not match" in response.get_data(as_text=True)
     response = person.submit(
-        SETUP, {"code": app_code(new_key, T0), "password": PASSWORD, "submit": "1"}
+        SETUP,
+        {"code": app_code(new_key, T0), "password": PASSWORD, "submit": "1"},
+        follow_redirects=True,
     )
     assert "Your authentication app is on" in response.get_data(as_text=True)
 
@@ -205,7 +208,11 @@ def test_wrong_set_up_codes_count_on_the_account_counter(app, person, user, froz
     with app.app_context():
         assert db.session.get(User, user).totp_secret is None
     frozen_clock(2)
-    body = person.submit(SETUP, {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"})
+    body = person.submit(
+        SETUP,
+        {"code": app_code(key, T0), "password": PASSWORD, "submit": "1"},
+        follow_redirects=True,
+    )
     assert "Your authentication app is on" in body.get_data(as_text=True)
     events_page = person.client.get("/settings/security/events/").get_data(as_text=True)
     assert "Wrong code while turning on the authentication app" in events_page

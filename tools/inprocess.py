@@ -15,6 +15,9 @@ from security.backup_codes import CODES_PER_SET
 from tools.live import csrf_from
 
 PASSWORD = "purple elephant sunrise"
+CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
+SHEET = "/settings/security/two-factor/backup-codes/new/"
+SAVED = "/settings/security/two-factor/backup-codes/new/saved/"
 CODE_PATTERN = re.compile(r'<span class="code-value">(\d{4}) (\d{4})</span>')
 
 
@@ -55,12 +58,29 @@ class Person:
     def logout(self):
         return self.submit("/settings/", {}, action="/accounts/logout/")
 
-    def get_codes(self, password: str = PASSWORD) -> list[str]:
-        page = "/settings/security/two-factor/backup-codes/confirm/"
-        response = self.submit(page, {"password": password})
-        codes = codes_from(response.get_data(as_text=True))
+    def start_new_codes(self, password: str = PASSWORD) -> list[str]:
+        """Get Backup Codes → Confirm: the new sheet's codes (a replacement is not in use yet)."""
+        self.submit(CONFIRM, {"password": password})
+        html = self.client.get(SHEET).get_data(as_text=True)
+        codes = codes_from(html)
         if len(codes) != CODES_PER_SET:
-            raise AssertionError(response.get_data(as_text=True))
+            raise AssertionError(html)
+        return codes
+
+    def save_codes(self, codes: list[str]):
+        """I saved my codes: type back the code the page asks for."""
+        html = self.client.get(SAVED).get_data(as_text=True)
+        asked = re.search(r"Type code #(\d+) from your new sheet", html)
+        if asked is None:
+            raise AssertionError(html)
+        return self.submit(SAVED, {"code": codes[int(asked.group(1)) - 1]})
+
+    def get_codes(self, password: str = PASSWORD) -> list[str]:
+        """The whole journey: confirm, read the sheet, save it; the codes are in use after."""
+        codes = self.start_new_codes(password)
+        saved = self.save_codes(codes)
+        if saved.status_code != 302:
+            raise AssertionError(saved.get_data(as_text=True))
         return codes
 
     def start_recovery(self, identifier: str = "alice"):

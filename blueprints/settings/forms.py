@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms import StringField, SubmitField
+from wtforms.validators import DataRequired, Length
 
 from blueprints.auth.forms import (
+    ONE_TIME_CODE_INPUT,
     AppCodeForm,
     BackupCodeForm,
     NewPasswordForm,
@@ -20,11 +21,25 @@ class ConfirmPasswordForm(FlaskForm):
 
 
 class DownloadCodesForm(FlaskForm):
-    """The sheet's codes sent back once to be returned as a file; nothing is stored."""
+    """Download the sheet this session is saving: the codes come from the server's copy."""
 
-    set_id = HiddenField(validators=[Regexp(r"^[2-9A-Z]{4}$")])
-    codes = HiddenField(validators=[Regexp(r"^(?:[0-9]{8} ){9}[0-9]{8}$")])
     download = SubmitField("Download")
+
+
+class SaveSheetForm(BackupCodeForm):
+    """I saved my codes: one code typed back from the new sheet."""
+
+    code = StringField(
+        "Code from your new sheet",
+        validators=[DataRequired("Enter the code from your new sheet.")],
+        render_kw=ONE_TIME_CODE_INPUT,
+        description="8 digits, like 1234 5678.",
+    )
+    submit = SubmitField("Use these codes")
+
+
+class VoidOldCodesForm(FlaskForm):
+    submit = SubmitField("Void my old codes now")
 
 
 class ChangePasswordForm(NewPasswordForm):

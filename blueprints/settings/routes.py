@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import (
     Response,
     abort,
+    current_app,
     flash,
-    make_response,
     redirect,
     render_template,
     request,
@@ -28,40 +28,46 @@ from blueprints.settings.forms import (
     DownloadCodesForm,
     EndOtherSessionsForm,
     EndSessionForm,
+    SaveSheetForm,
     SecureWithCodeForm,
     SecureWithPasswordForm,
     StartAppSetupForm,
     TurnOffAppForm,
+    VoidOldCodesForm,
 )
 from extensions import db, limiter
 from security import events
-from security.backup_codes import NewCodeSet, code_status
+from security.backup_codes import code_status
+from security.code_sheets import Sheet
 from security.outcomes import (
     AppTurnedOn,
     CodeIsValid,
-    CurrentSet,
+    CodesSaved,
     Done,
-    NewCodes,
     PasswordChanged,
     Reason,
     Refused,
     Secured,
     SessionsEnded,
+    SheetReady,
 )
 from security.sessions import sessions_of
 from security.settings import (
+    SHEET_GONE,
     change_password,
     check_saved_code,
     confirm_app_setup,
-    current_set_for_download,
     dismiss_notice,
     get_new_codes,
     log_out_other_sessions,
     log_out_session,
+    save_sheet,
     secure_account_with_code,
     secure_account_with_password,
+    sheet_for,
     start_app_setup,
     turn_app_off,
+    void_old_codes,
 )
 from security.totp import grouped, provisioning_uri, qr_svg
 from security.two_factor import pending_app_secret
@@ -95,73 +101,125 @@ def two_factor():
 @bp.route("/security/two-factor/backup-codes/")
 def backup_codes():
     status = code_status(db.session, current_user.id)
-    return render_template("settings/backup_codes.html", status=status)
+    sheet = sheet_for(request_context(), current_user, current_user.current_session.id)
+    return render_template("settings/backup_codes.html", status=status, sheet=sheet)
 
 
 @bp.route("/security/two-factor/backup-codes/confirm/", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 @no_referrer
 def confirm_for_codes():
-    """The "Confirm it's you" page, then the new sheet in the same response: shown once."""
+    """ "Confirm it's you", then a new sheet waits on the server and the browser goes to it (303):
+    reloading or going Back never makes another set."""
     form = ConfirmPasswordForm()
     if form.validate_on_submit():
-        match get_new_codes(request_context(), current_user, form.password.data):
-            case NewCodes(code_set=code_set):
-                return _sheet(code_set)
+        ctx = request_context()
+        session_id = current_user.current_session.id
+        match get_new_codes(ctx, current_user, session_id, form.password.data):
+            case SheetReady():
+                return redirect(url_for("settings.new_codes"), code=303)
             case Refused(message=message):
                 form.password.errors.append(message)
     return render_template("settings/confirm.html", form=form)
 
 
-def _sheet_text(code_set: NewCodeSet) -> str:
-    """The sheet as text (Download and Copy): settings/codes.txt, with Windows line ends so
-    every editor shows the lines."""
-    text = render_template("settings/codes.txt", username=current_user.username, code_set=code_set)
-    return "\r\n".join(text.splitlines()) + "\r\n"
+def _this_sheet() -> Sheet | None:
+    return sheet_for(request_context(), current_user, current_user.current_session.id)
 
 
-def _sheet(code_set: NewCodeSet):
-    """The new sheet: the only time codes are shown."""
-    download = DownloadCodesForm(
-        formdata=None, set_id=code_set.public_id, codes=" ".join(code_set.codes)
+def _no_sheet():
+    flash(SHEET_GONE, "info")
+    return redirect(url_for("settings.backup_codes"))
+
+
+def site_address() -> str:
+    """Where a sheet found in a drawer says to use it: SITE_URL, else this request's host."""
+    return current_app.config.get("SITE_URL") or request.host_url.rstrip("/")
+
+
+def _sheet_text(sheet: Sheet, line_end: str) -> str:
+    """The sheet as text: settings/codes.txt. The download has Windows line ends so every
+    editor shows the lines; Copy has plain ones."""
+    text = render_template(
+        "settings/codes.txt", username=current_user.username, sheet=sheet, site=site_address()
     )
-    response = make_response(
-        render_template(
-            "settings/codes.html",
-            code_set=code_set,
-            download=download,
-            sheet_text=_sheet_text(code_set),
-        )
+    return line_end.join(text.splitlines()) + line_end
+
+
+@bp.route("/security/two-factor/backup-codes/new/")
+@no_referrer
+def new_codes():
+    """The sheet, from the server's copy: the same set and codes on every reload until saved."""
+    sheet = _this_sheet()
+    if sheet is None:
+        return _no_sheet()
+    return render_template(
+        "settings/codes.html",
+        sheet=sheet,
+        site=site_address(),
+        download=DownloadCodesForm(),
+        void_old=VoidOldCodesForm(),
+        sheet_text=_sheet_text(sheet, "\n"),
     )
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+
+
+@bp.route("/security/two-factor/backup-codes/new/saved/", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+@no_referrer
+def save_codes():
+    """ "I saved my codes": type code #k back from the sheet to put the new set in use."""
+    sheet = _this_sheet()
+    if sheet is None:
+        return _no_sheet()
+    form = SaveSheetForm()
+    if form.validate_on_submit():
+        ctx = request_context()
+        match save_sheet(ctx, current_user, current_user.current_session.id, form.code.data):
+            case CodesSaved(old_voided=True):
+                flash("Your new backup codes are in use. Your old codes no longer work.", "success")
+                return redirect(url_for("settings.backup_codes"))
+            case CodesSaved():
+                flash("Your backup codes are saved and ready to use.", "success")
+                return redirect(url_for("settings.backup_codes"))
+            case Refused(reason=Reason.GONE, message=message):
+                flash(message, "info")
+                return redirect(url_for("settings.backup_codes"))
+            case Refused(message=message):
+                form.code.errors.append(message)
+    form.code.data = ""
+    return render_template("settings/save_codes.html", form=form, sheet=sheet)
+
+
+@bp.route("/security/two-factor/backup-codes/new/void-old/", methods=["POST"])
+@limiter.limit("10/minute", methods=["POST"])
+def void_old():
+    """Lost or stolen old sheet: the old codes stop now, the new ones work at once."""
+    if not VoidOldCodesForm().validate_on_submit():
+        abort(400)
+    match void_old_codes(request_context(), current_user, current_user.current_session.id):
+        case Done():
+            flash("Your old codes no longer work. The codes on this sheet work now.", "success")
+            return redirect(url_for("settings.new_codes"))
+        case Refused(message=message):
+            flash(message, "info")
+    return redirect(url_for("settings.backup_codes"))
 
 
 @bp.route("/security/two-factor/backup-codes/download/", methods=["POST"])
 @no_referrer
 def download_codes():
-    """Turn the sheet the browser just showed into a .txt file, without storing the codes."""
-    form = DownloadCodesForm()
-    outcome = (
-        current_set_for_download(request_context(), current_user, form.set_id.data)
-        if form.validate_on_submit()
-        else Refused(Reason.NOT_CURRENT, "")
+    """The sheet as a .txt file, from the server's copy: nothing posted can change it."""
+    if not DownloadCodesForm().validate_on_submit():
+        abort(400)
+    sheet = _this_sheet()
+    if sheet is None:
+        return _no_sheet()
+    filename = f"sparekey-backup-codes-{current_user.username}-{sheet.public_id}.txt"
+    return Response(
+        _sheet_text(sheet, "\r\n"),
+        mimetype="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-    match outcome:
-        case CurrentSet(status=status):
-            codes = NewCodeSet(status.public_id, status.created_at, form.codes.data.split())
-            filename = f"sparekey-backup-codes-{current_user.username}-{status.public_id}.txt"
-            return Response(
-                _sheet_text(codes),
-                mimetype="text/plain",
-                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-            )
-        case _:
-            flash(
-                "Those codes are no longer current. Get new backup codes to download them.",
-                "error",
-            )
-            return redirect(url_for("settings.backup_codes"))
 
 
 @bp.route("/security/two-factor/backup-codes/check/", methods=["GET", "POST"])
@@ -174,21 +232,19 @@ def check_code():
         flash("You have no backup codes yet, so there is nothing to check.", "info")
         return redirect(url_for("settings.backup_codes"))
     form = CheckCodeForm()
-    valid_number = None
+    found = None
     if form.validate_on_submit():
         ctx = request_context()
         match check_saved_code(ctx, current_user, form.password.data, form.code.data):
-            case CodeIsValid(number=number):
-                valid_number = number
+            case CodeIsValid() as valid:
+                found = valid
             case Refused(reason=Reason.WRONG_PASSWORD, message=message):
                 form.password.errors.append(message)
             case Refused(message=message):
                 form.code.errors.append(message)
     # Never echo a code back, valid or not: the page shows only its number.
     form.code.data = ""
-    return render_template(
-        "settings/check_code.html", form=form, status=status, valid_number=valid_number
-    )
+    return render_template("settings/check_code.html", form=form, status=status, found=found)
 
 
 @bp.route("/security/password/", methods=["GET", "POST"])
@@ -279,7 +335,8 @@ def app_setup():
         return redirect(url_for("settings.app_status"))
     form = AppSetupForm()
     if form.submit.data and form.validate_on_submit():
-        match confirm_app_setup(ctx, current_user, form.password.data, form.code.data):
+        session_id = current_user.current_session.id
+        match confirm_app_setup(ctx, current_user, session_id, form.password.data, form.code.data):
             case AppTurnedOn(first_sheet=first_sheet):
                 flash(
                     "Your authentication app is on. You will need it every time you log in.",
@@ -287,7 +344,7 @@ def app_setup():
                 )
                 if first_sheet is not None:
                     # The password was confirmed in this request: the first sheet follows at once.
-                    return _sheet(first_sheet)
+                    return redirect(url_for("settings.new_codes"), code=303)
                 return redirect(url_for("settings.two_factor"))
             case Refused(reason=Reason.WRONG_CODE, message=message):
                 form.code.errors.append(message)
