@@ -3,6 +3,7 @@ and the `flask --app app` commands (init-db, demo, create-user, unlock-account, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -21,6 +22,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints.browser import PENDING_KEY, forget_pending
@@ -225,13 +227,16 @@ ERROR_TEXTS = {
 def register_errorhandlers(app: Flask) -> None:
     def render_error(error):
         code = getattr(error, "code", 500) or 500
-        if code == 500:
-            # A use case that failed mid-transaction left it to be rolled back; the page below
-            # reads the signed-in account through the same database session.
-            db.session.rollback()
         if code not in ERROR_TEXTS:
             code = 500
         title, text = ERROR_TEXTS[code]
+        if code == 500:
+            # The database may be what failed: a use case's transaction is rolled back (on a
+            # dead connection that only discards it), and the page reads nothing from it.
+            with contextlib.suppress(SQLAlchemyError):
+                db.session.rollback()
+            page = app.jinja_env.get_template("errors/server_error.html")
+            return page.render(title=title, text=text, url_for=url_for), code
         if isinstance(error, CSRFError):
             text = (
                 "This form expired or did not come from this site. Reload the page and try again."

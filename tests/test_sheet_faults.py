@@ -1,0 +1,209 @@
+"""Faults while a new sheet is made or saved, against a running server: the session ended by
+another device mid-render, and the database connection cut (a TCP relay between the app and
+PostgreSQL that the test closes). After each, the old sheet or the saved new one works, never
+neither and never a set nobody saw, and the page says only what is true."""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from flask import before_render_template
+from sqlalchemy import event, select
+
+from extensions import db
+from models import BackupCodeSet, CodeSheet, SecurityEvent
+from security.backup_codes import redeem_backup_code
+from tests.helpers import PASSWORD, codes_from, count, current_keys, give_codes, make_user
+from tools.live import Browser, running
+from tools.relay import relay_to
+
+CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
+SHEET = "/settings/security/two-factor/backup-codes/new/"
+SAVED = SHEET + "saved/"
+SESSIONS = "/settings/security/sessions/"
+ALL_OR_NOTHING = "happened completely or not at all"
+
+
+def works(app, user_id: int, code: str) -> bool:
+    """Spend `code` directly: True if it was an unused code of the account's set."""
+    with app.app_context():
+        used = redeem_backup_code(db.session, current_keys(), user_id, code) is not None
+        db.session.commit()
+        return used
+
+
+def set_id(app) -> str | None:
+    with app.app_context():
+        return db.session.scalar(select(BackupCodeSet.public_id))
+
+
+def ask_for_codes(browser: Browser) -> tuple[int, str]:
+    status, location, body = browser.post(
+        CONFIRM, {"csrf_token": browser.token(CONFIRM), "password": PASSWORD}
+    )
+    return status, location or body
+
+
+def save(browser: Browser, codes: list[str]) -> tuple[int, str, str]:
+    page = browser.get(SAVED)[2]
+    number = int(re.search(r"Type code #(\d+) from your new sheet", page).group(1))
+    return browser.post(SAVED, {"csrf_token": browser.token(SAVED), "code": codes[number - 1]})
+
+
+def test_session_ended_by_another_device_while_the_sheet_renders(app_factory):
+    """The phone presses "Log out of all other sessions" while the laptop's sheet is rendered:
+    the sheet dies with the laptop's session, the old codes keep working, the laptop is asked
+    to log in, and no new set is in use."""
+    app = app_factory("render.db")
+    user_id = make_user(app)
+    old = give_codes(app, user_id)
+    old_set = set_id(app)
+    with running(app) as base:
+        laptop, phone = Browser(base), Browser(base)
+        assert laptop.log_in("alice", PASSWORD) == 302
+        assert phone.log_in("alice", PASSWORD) == 302
+        assert ask_for_codes(laptop) == (303, SHEET)
+        ended = []
+
+        def end_the_laptops_session(sender, template, context, **extra):
+            if template.name == "settings/codes.html" and not ended:
+                token = phone.token(SESSIONS)
+                ended.append(
+                    phone.post(SESSIONS, {"others-csrf_token": token, "others-submit": "1"})[0]
+                )
+
+        before_render_template.connect(end_the_laptops_session, app)
+        try:
+            status, _, page = laptop.get(SHEET)
+        finally:
+            before_render_template.disconnect(end_the_laptops_session, app)
+        assert ended == [302]
+        # The page was already read when the session ended; what it shows is a dead sheet.
+        assert status == 200 and len(codes_from(page)) == 10
+        with app.app_context():
+            assert count(app, CodeSheet) == 0
+        status, location, _ = laptop.get(SAVED)
+        assert status == 302 and location.startswith("/accounts/login/")
+    assert set_id(app) == old_set
+    assert not any(works(app, user_id, code) for code in codes_from(page))
+    assert works(app, user_id, old[0])
+
+
+def postgresql_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
+        pytest.skip(
+            "cutting the database connection needs PostgreSQL: set DATABASE_URL to a "
+            "postgresql:// URL (.ci/run's second pass does)"
+        )
+    return url
+
+
+@pytest.fixture
+def app_through_relay(app_factory):
+    """An app whose every database connection goes through a relay the test can cut."""
+    url = urlsplit(postgresql_url())
+    with relay_to(url.hostname or "127.0.0.1", url.port or 5432) as relay:
+        netloc = f"{url.username or 'postgres'}@127.0.0.1:{relay.port}"
+        relayed = urlunsplit(("postgresql+psycopg", netloc, url.path, url.query, ""))
+        app = app_factory(
+            SQLALCHEMY_DATABASE_URI=relayed,
+            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
+            PROPAGATE_EXCEPTIONS=False,
+        )
+        yield app, relay
+
+
+def cut_on(app, relay, statement_start: str):
+    """Cut the relay just before the app's next statement that starts with `statement_start`
+    (or, for "COMMIT", just before its next commit); once, then connections are allowed again."""
+    with app.app_context():
+        engine = db.engine
+    done: list[bool] = []
+
+    def before_statement(conn, cursor, statement, parameters, context, executemany):
+        if not done and statement.lstrip().upper().startswith(statement_start):
+            done.append(True)
+            relay.cut()
+
+    def before_commit(conn):
+        if not done:
+            done.append(True)
+            relay.cut()
+
+    if statement_start == "COMMIT":
+        event.listen(engine, "commit", before_commit)
+        return lambda: (event.remove(engine, "commit", before_commit), relay.resume(), done)
+    event.listen(engine, "before_cursor_execute", before_statement)
+    return lambda: (
+        event.remove(engine, "before_cursor_execute", before_statement),
+        relay.resume(),
+        done,
+    )
+
+
+def test_connection_cut_between_the_password_check_and_the_redirect(app_through_relay):
+    """The sheet's INSERT never reaches the database: a 500 that claims only all-or-nothing,
+    no sheet, no event, the old set as it was; asking again works."""
+    app, relay = app_through_relay
+    user_id = make_user(app)
+    old = give_codes(app, user_id)
+    old_set = set_id(app)
+    with running(app) as base:
+        browser = Browser(base)
+        assert browser.log_in("alice", PASSWORD) == 302
+        token = browser.token(CONFIRM)
+        restore = cut_on(app, relay, "INSERT INTO CODE_SHEETS")
+        try:
+            status, _, body = browser.post(CONFIRM, {"csrf_token": token, "password": PASSWORD})
+        finally:
+            _, _, done = restore()
+        assert done == [True] and relay.cuts == 1
+        assert status == 500 and ALL_OR_NOTHING in body and "Nothing was changed" not in body
+        with app.app_context():
+            assert count(app, CodeSheet) == 0
+            assert count(app, SecurityEvent, SecurityEvent.kind == "codes_generated") == 0
+        assert set_id(app) == old_set
+        status, location, _ = browser.get(SHEET)
+        assert status == 302 and location.endswith("/settings/security/two-factor/backup-codes/")
+        # The database is back: the same request now makes a sheet.
+        assert ask_for_codes(browser) == (303, SHEET)
+        assert len(codes_from(browser.get(SHEET)[2])) == 10
+    assert works(app, user_id, old[0])
+
+
+@pytest.mark.parametrize("where", ["DELETE FROM BACKUP_CODES", "COMMIT"])
+def test_connection_cut_while_saving_the_new_sheet(app_through_relay, where):
+    """Cut while "Use these codes" puts the new set in use (at the old set's DELETE, or at the
+    commit itself): the old set still works, the sheet still waits with the same codes, and
+    saving again puts the new set in use; never neither, never both."""
+    app, relay = app_through_relay
+    user_id = make_user(app)
+    old = give_codes(app, user_id)
+    old_set = set_id(app)
+    with running(app) as base:
+        browser = Browser(base)
+        assert browser.log_in("alice", PASSWORD) == 302
+        assert ask_for_codes(browser) == (303, SHEET)
+        sheet = browser.get(SHEET)[2]
+        new = codes_from(sheet)
+        restore = cut_on(app, relay, where)
+        try:
+            status, _, body = save(browser, new)
+        finally:
+            _, _, done = restore()
+        assert done == [True]
+        assert status == 500 and ALL_OR_NOTHING in body
+        assert set_id(app) == old_set
+        again = browser.get(SHEET)[2]
+        assert codes_from(again) == new
+        assert works(app, user_id, old[0])
+        assert not works(app, user_id, new[0])
+        status, location, _ = save(browser, new)
+        assert status == 302 and location.endswith("/settings/security/two-factor/backup-codes/")
+    assert set_id(app) != old_set
+    assert not works(app, user_id, old[1])
+    assert works(app, user_id, new[1])
