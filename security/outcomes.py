@@ -13,8 +13,9 @@ class Reason(Enum):
     """Why a use case refused; the view picks the form field the message belongs to."""
 
     THROTTLED = "throttled"
-    WRONG_SECRET = "wrong secret"
-    WRONG_PASSWORD = "wrong password"
+    # bandit B105: reasons, not secrets.
+    WRONG_SECRET = "wrong secret"  # nosec B105
+    WRONG_PASSWORD = "wrong password"  # nosec B105
     WRONG_CODE = "wrong code"
     FIRST_CODE_GONE = "first code gone"
     TAKEN = "taken"

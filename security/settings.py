@@ -52,8 +52,9 @@ from security.sessions import (
 )
 from security.two_factor import lock_every_door, new_pending_secret, turn_off_app, turn_on_app
 
-WRONG_PASSWORD = "That password is not right. Nothing was changed."
-WRONG_PASSWORD_NOTHING_CHECKED = "That password is not right. No code was checked."
+# bandit B105: messages, not passwords.
+WRONG_PASSWORD = "That password is not right. Nothing was changed."  # nosec B105
+WRONG_PASSWORD_NOTHING_CHECKED = "That password is not right. No code was checked."  # nosec B105
 WRONG_OWN_CODE = "That code did not work. Each code works only once."
 WRONG_SETUP_CODE = (
     "That code did not match. Check that the app shows Sparekey and the time on your phone is "

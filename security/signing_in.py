@@ -52,6 +52,7 @@ CODE_FAILED = (
 )
 TAKEN = "This username, email or phone is taken. Try another."
 FIRST_CODE_GONE = "Your first backup code was used meanwhile. Start again."
+PENDING_GONE = "That took too long, or it started elsewhere. Log in again."
 
 
 def _start(ctx: Context, user: User, must_change_password: bool = False) -> Started:
@@ -194,6 +195,7 @@ def abandon_pending_login(ctx: Context, token: str) -> Done:
 
 def _second_factor_passed(
     ctx: Context,
+    user: User,
     attempt: Attempt,
     pending: PendingLogin,
     pending_token: str,
@@ -202,8 +204,6 @@ def _second_factor_passed(
 ) -> SignedIn | Recovered | Refused:
     """The second factor passed: spend a recovery's first code, end the half-finished log-in,
     start the session; all in one transaction."""
-    user = attempt.user
-    assert user is not None  # noqa: S101 - the pending log-in's account, loaded by the caller
     first = None
     if pending.purpose == RECOVERY:
         first = use_code_digest(ctx.db, user.id, pending.first_code_digest or "")
@@ -222,10 +222,8 @@ def _second_factor_passed(
         first_event = _record_code_use(ctx, user, first)
         second = Redemption(number=second.number, codes_left=first.codes_left)
         spent = [(first, first_event), (second, _record_code_use(ctx, user, second))]
-    elif second is not None or first is not None:
-        only = second or first
-        assert only is not None  # noqa: S101
-        spent = [(only, _record_code_use(ctx, user, only))]
+    else:
+        spent = [(only, _record_code_use(ctx, user, only)) for only in (first, second) if only]
     if pending.purpose == RECOVERY:
         return _recovered(ctx, user, failures_before, spent)
     started = _start(ctx, user)
@@ -240,22 +238,32 @@ def _second_factor_passed(
     )
 
 
-def _open_second_factor(ctx: Context, pending: PendingLogin, what: str) -> Attempt | Refused:
+def _open_second_factor(
+    ctx: Context, pending: PendingLogin, what: str
+) -> tuple[User, Attempt] | Refused:
+    """The pending log-in's account and an attempt at its second factor, or why not."""
     user = ctx.db.get(User, pending.user_id)
-    return begin_attempt(ctx, SECOND_FACTOR, what, user)
+    if user is None:
+        return Refused(Reason.GONE, PENDING_GONE)
+    attempt = begin_attempt(ctx, SECOND_FACTOR, what, user)
+    if isinstance(attempt, Refused):
+        return attempt
+    return user, attempt
 
 
 def finish_with_app(
     ctx: Context, pending: PendingLogin, pending_token: str, code: str
 ) -> SignedIn | Recovered | Refused:
     """The 6-digit app code (normalised) as the second factor."""
-    attempt = _open_second_factor(ctx, pending, "app code")
-    if isinstance(attempt, Refused):
-        return attempt
-    assert attempt.user is not None  # noqa: S101
-    if not accept_code(ctx.db, ctx.keys, attempt.user, code, now()):
+    opened = _open_second_factor(ctx, pending, "app code")
+    if isinstance(opened, Refused):
+        return opened
+    user, attempt = opened
+    if not accept_code(ctx.db, ctx.keys, user, code, now()):
         return attempt.fail(events.APP_CODE_FAILED, APP_CODE_FAILED)
-    return _second_factor_passed(ctx, attempt, pending, pending_token, "the authentication app")
+    return _second_factor_passed(
+        ctx, user, attempt, pending, pending_token, "the authentication app"
+    )
 
 
 def finish_with_backup_code(
@@ -263,19 +271,19 @@ def finish_with_backup_code(
 ) -> SignedIn | Recovered | Refused:
     """A backup code (normalised) as the second factor: instead of the app after the password,
     or as the second code of a recovery."""
-    attempt = _open_second_factor(ctx, pending, "backup code")
-    if isinstance(attempt, Refused):
-        return attempt
-    assert attempt.user is not None  # noqa: S101
-    derived = derive_code(ctx.db, ctx.keys, attempt.user.id, code)
+    opened = _open_second_factor(ctx, pending, "backup code")
+    if isinstance(opened, Refused):
+        return opened
+    user, attempt = opened
+    derived = derive_code(ctx.db, ctx.keys, user.id, code)
     same_as_first = derived is not None and derived[1] == pending.first_code_digest
     redemption = None
     if derived is not None and not same_as_first:
-        redemption = use_code_digest(ctx.db, attempt.user.id, derived[1])
+        redemption = use_code_digest(ctx.db, user.id, derived[1])
     if redemption is None:
         return attempt.fail(events.CODE_FAILED, CODE_FAILED)
     return _second_factor_passed(
-        ctx, attempt, pending, pending_token, "a backup code", second=redemption
+        ctx, user, attempt, pending, pending_token, "a backup code", second=redemption
     )
 
 

@@ -282,12 +282,11 @@ def sessions():
                 flash(message, "info")
         return redirect(url_for("settings.sessions"))
     if end_others.submit.data and end_others.validate_on_submit():
-        ended = log_out_other_sessions(
-            request_context(), current_user, current_user.current_session
-        )
-        assert isinstance(ended, SessionsEnded)  # noqa: S101 - the use case's one outcome
-        plural = "s" if ended.count != 1 else ""
-        flash(f"Logged out of {ended.count} other session{plural}.", "success")
+        ctx = request_context()
+        match log_out_other_sessions(ctx, current_user, current_user.current_session):
+            case SessionsEnded(count=ended):
+                plural = "s" if ended != 1 else ""
+                flash(f"Logged out of {ended} other session{plural}.", "success")
         return redirect(url_for("settings.sessions"))
     if end_one.submit.data or end_others.submit.data:
         abort(400)
