@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -58,9 +60,7 @@ def test_session_ended_by_another_device_while_the_sheet_renders(app_factory):
     the sheet dies with the laptop's session, the old codes keep working, the laptop is asked
     to log in, and no new set is in use."""
     app = app_factory("render.db")
-    user_id = make_user(app)
-    old = give_codes(app, user_id)
-    old_set = set_id(app)
+    user_id, old, old_set = alice_with_saved_codes(app)
     with running(app) as base:
         laptop, phone = Browser(base), Browser(base)
         assert laptop.log_in("alice", PASSWORD) == 302
@@ -117,50 +117,54 @@ def app_through_relay(app_factory):
         yield app, relay
 
 
-def cut_on(app, relay, statement_start: str):
+@contextmanager
+def cut_at(app, relay, statement_start: str) -> Iterator[list[bool]]:
     """Cut the relay just before the app's next statement that starts with `statement_start`
-    (or, for "COMMIT", just before its next commit); once, then connections are allowed again."""
+    (or, for "COMMIT", just before its next commit): once; afterwards connections are allowed
+    again. Yields a list that holds True once the cut happened."""
     with app.app_context():
         engine = db.engine
     done: list[bool] = []
 
-    def before_statement(conn, cursor, statement, parameters, context, executemany):
-        if not done and statement.lstrip().upper().startswith(statement_start):
-            done.append(True)
-            relay.cut()
-
-    def before_commit(conn):
+    def cut(*_args) -> None:
         if not done:
             done.append(True)
             relay.cut()
 
-    if statement_start == "COMMIT":
-        event.listen(engine, "commit", before_commit)
-        return lambda: (event.remove(engine, "commit", before_commit), relay.resume(), done)
-    event.listen(engine, "before_cursor_execute", before_statement)
-    return lambda: (
-        event.remove(engine, "before_cursor_execute", before_statement),
-        relay.resume(),
-        done,
+    def before_statement(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(statement_start):
+            cut()
+
+    name, listener = (
+        ("commit", cut)
+        if statement_start == "COMMIT"
+        else ("before_cursor_execute", before_statement)
     )
+    event.listen(engine, name, listener)
+    try:
+        yield done
+    finally:
+        event.remove(engine, name, listener)
+        relay.resume()
+
+
+def alice_with_saved_codes(app) -> tuple[int, list[str], str | None]:
+    """An account with a saved set: its id, its codes and the set's id."""
+    user_id = make_user(app)
+    return user_id, give_codes(app, user_id), set_id(app)
 
 
 def test_connection_cut_between_the_password_check_and_the_redirect(app_through_relay):
     """The sheet's INSERT never reaches the database: a 500 that claims only all-or-nothing,
     no sheet, no event, the old set as it was; asking again works."""
     app, relay = app_through_relay
-    user_id = make_user(app)
-    old = give_codes(app, user_id)
-    old_set = set_id(app)
+    user_id, old, old_set = alice_with_saved_codes(app)
     with running(app) as base:
         browser = Browser(base)
         assert browser.log_in("alice", PASSWORD) == 302
         token = browser.token(CONFIRM)
-        restore = cut_on(app, relay, "INSERT INTO CODE_SHEETS")
-        try:
+        with cut_at(app, relay, "INSERT INTO CODE_SHEETS") as done:
             status, _, body = browser.post(CONFIRM, {"csrf_token": token, "password": PASSWORD})
-        finally:
-            _, _, done = restore()
         assert done == [True] and relay.cuts == 1
         assert status == 500 and ALL_OR_NOTHING in body and "Nothing was changed" not in body
         with app.app_context():
@@ -181,20 +185,14 @@ def test_connection_cut_while_saving_the_new_sheet(app_through_relay, where):
     commit itself): the old set still works, the sheet still waits with the same codes, and
     saving again puts the new set in use; never neither, never both."""
     app, relay = app_through_relay
-    user_id = make_user(app)
-    old = give_codes(app, user_id)
-    old_set = set_id(app)
+    user_id, old, old_set = alice_with_saved_codes(app)
     with running(app) as base:
         browser = Browser(base)
         assert browser.log_in("alice", PASSWORD) == 302
         assert ask_for_codes(browser) == (303, SHEET)
-        sheet = browser.get(SHEET)[2]
-        new = codes_from(sheet)
-        restore = cut_on(app, relay, where)
-        try:
+        new = codes_from(browser.get(SHEET)[2])
+        with cut_at(app, relay, where) as done:
             status, _, body = save(browser, new)
-        finally:
-            _, _, done = restore()
         assert done == [True]
         assert status == 500 and ALL_OR_NOTHING in body
         assert set_id(app) == old_set

@@ -136,12 +136,21 @@ def _normalised(field, normalise) -> None:
         raise ValidationError(str(error)) from error
 
 
-class BackupCodeForm(FlaskForm):
-    code = StringField(
-        "Backup code",
-        validators=[DataRequired("Enter a backup code.")],
+def backup_code_field(label: str, description: str, empty: str) -> StringField:
+    """A field for one backup code; its form's validate_code normalises it."""
+    return StringField(
+        label,
+        validators=[DataRequired(empty)],
         render_kw=ONE_TIME_CODE_INPUT,
-        description="8 digits from your backup code sheet, like 1234 5678.",
+        description=description,
+    )
+
+
+class BackupCodeForm(FlaskForm):
+    code = backup_code_field(
+        "Backup code",
+        "8 digits from your backup code sheet, like 1234 5678.",
+        "Enter a backup code.",
     )
     submit = SubmitField("Submit")
 

@@ -7,10 +7,10 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 from blueprints.auth.forms import (
-    ONE_TIME_CODE_INPUT,
     AppCodeForm,
     BackupCodeForm,
     NewPasswordForm,
+    backup_code_field,
     current_password_field,
 )
 
@@ -29,11 +29,10 @@ class DownloadCodesForm(FlaskForm):
 class SaveSheetForm(BackupCodeForm):
     """I saved my codes: one code typed back from the new sheet."""
 
-    code = StringField(
+    code = backup_code_field(
         "Code from your new sheet",
-        validators=[DataRequired("Enter the code from your new sheet.")],
-        render_kw=ONE_TIME_CODE_INPUT,
-        description="8 digits, like 1234 5678.",
+        "8 digits, like 1234 5678.",
+        "Enter the code from your new sheet.",
     )
     submit = SubmitField("Use these codes")
 
