@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -83,6 +83,15 @@ def find_user(db_session: Session, identifier: str) -> User | None:
     if not _HAS_LETTER.search(normalised):
         return db_session.scalar(select(User).where(User.phone == normalised))
     return db_session.scalar(select(User).where(User.username == normalised))
+
+
+def lock_account(db_session: Session, user_id: int) -> None:
+    """Take the account row's write lock for the rest of the transaction, so that changes of one
+    account's codes, sheet and counter run one after the other. Every use case takes it before
+    the counter row (Attempt.succeed does), so two of them never wait on each other in opposite
+    order. An update that changes no key column: PostgreSQL locks it FOR NO KEY UPDATE, which
+    foreign-key checks of new rows (sessions, events) do not wait on; SQLite locks the database."""
+    db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
 
 
 def counter_key(user: User | None, identifier: str) -> str:

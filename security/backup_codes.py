@@ -16,7 +16,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from clock import now
-from models import BackupCode, BackupCodeSet, User
+from models import BackupCode, BackupCodeSet
+from security.accounts import lock_account
 from security.keys import KeyRing
 
 CODES_PER_SET = 10
@@ -121,12 +122,6 @@ def new_set_id() -> str:
     return "".join(secrets.choice(SET_ID_ALPHABET) for _ in range(SET_ID_LENGTH))
 
 
-def lock_account(db_session: Session, user_id: int) -> None:
-    """Take the account row's write lock for the rest of the transaction, so that concurrent
-    changes of its codes run one after the other (a no-op update; SQLite locks the database)."""
-    db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
-
-
 def install_set(
     db_session: Session,
     user_id: int,
@@ -187,7 +182,9 @@ def derive_code(
 
 
 def use_code_digest(db_session: Session, user_id: int, digest: str) -> Redemption | None:
-    """Mark the unused code with this digest used, in one conditional UPDATE. Not committed."""
+    """Mark the unused code with this digest used, in one conditional UPDATE. Not committed.
+    The account's lock comes first, as everywhere (security/accounts.py:lock_account)."""
+    lock_account(db_session, user_id)
     set_id = select(BackupCodeSet.id).where(BackupCodeSet.user_id == user_id).scalar_subquery()
     used = db_session.execute(
         update(BackupCode)

@@ -51,29 +51,55 @@ def _decrypt(keys: KeyRing, token: str) -> list[str]:
     return Fernet(keys.encryption_key).decrypt(token.encode("ascii")).decode().split()
 
 
-def make_sheet(
-    db_session: Session, keys: KeyRing, user_id: int, session_id: str, in_use: bool
-) -> CodeSheet:
-    """A new set of codes and its sheet; any earlier sheet of the account is replaced. With
-    `in_use`, the set becomes the account's at once."""
-    db_session.execute(delete(CodeSheet).where(CodeSheet.user_id == user_id))
+@dataclass(frozen=True)
+class PreparedSheet:
+    """A new set made and hashed before any lock is taken (ten key derivations)."""
+
+    public_id: str
+    salt: str
+    digests: list[str]
+    codes_token: str
+    check_number: int
+
+
+def prepare_sheet(keys: KeyRing) -> PreparedSheet:
     codes = generate_codes()
     salt, digests = new_digests(keys, codes)
+    return PreparedSheet(
+        public_id=new_set_id(),
+        salt=salt,
+        digests=digests,
+        codes_token=_encrypt(keys, codes),
+        check_number=secrets.randbelow(CODES_PER_SET) + 1,
+    )
+
+
+def add_sheet(
+    db_session: Session, prepared: PreparedSheet, user_id: int, session_id: str, in_use: bool
+) -> CodeSheet:
+    """The prepared set's sheet, in place of any earlier sheet of the account; with `in_use` its
+    set becomes the account's at once. The caller holds the account's lock."""
+    db_session.execute(delete(CodeSheet).where(CodeSheet.user_id == user_id))
     sheet = CodeSheet(
         user_id=user_id,
         session_id=session_id,
-        public_id=new_set_id(),
-        salt=salt,
-        digests=" ".join(digests),
-        codes_token=_encrypt(keys, codes),
+        public_id=prepared.public_id,
+        salt=prepared.salt,
+        digests=" ".join(prepared.digests),
+        codes_token=prepared.codes_token,
         in_use=in_use,
-        check_number=secrets.randbelow(CODES_PER_SET) + 1,
+        check_number=prepared.check_number,
         created_at=now(),
     )
     db_session.add(sheet)
     if in_use:
         put_in_use(db_session, user_id, sheet)
     return sheet
+
+
+def remove_sheet(db_session: Session, sheet: CodeSheet) -> bool:
+    """Delete the sheet (its plaintext with it); False if it was already gone."""
+    return rows_changed(db_session.execute(delete(CodeSheet).where(CodeSheet.id == sheet.id))) == 1
 
 
 def put_in_use(db_session: Session, user_id: int, sheet: CodeSheet) -> None:
@@ -84,9 +110,16 @@ def put_in_use(db_session: Session, user_id: int, sheet: CodeSheet) -> None:
     sheet.in_use = True
 
 
-def live_sheet(db_session: Session, user_id: int, session_id: str | None) -> CodeSheet | None:
-    """The account's sheet if this session asked for it and it is younger than 30 minutes."""
-    sheet = db_session.scalar(select(CodeSheet).where(CodeSheet.user_id == user_id))
+def live_sheet(
+    db_session: Session, user_id: int, session_id: str | None, for_update: bool = False
+) -> CodeSheet | None:
+    """The account's sheet if this session asked for it and it is younger than 30 minutes.
+    `for_update` locks its row, so ending the session (which deletes it) waits for this
+    transaction, and this transaction finds it gone if the session ended first."""
+    query = select(CodeSheet).where(CodeSheet.user_id == user_id)
+    if for_update:
+        query = query.with_for_update()
+    sheet = db_session.scalar(query)
     if sheet is None or sheet.session_id != session_id:
         return None
     if now() - sheet.created_at > SHEET_LIFETIME:
@@ -126,13 +159,6 @@ def waiting_sheet(db_session: Session, user_id: int) -> CodeSheet | None:
     if sheet is None or sheet.in_use or now() - sheet.created_at > SHEET_LIFETIME:
         return None
     return sheet
-
-
-def set_in_use_unsaved(db_session: Session, user_id: int) -> bool:
-    """The account's set came from a sheet still waiting for "I saved my codes" (a first set,
-    or one put in use early): nobody has shown it was saved, so it has nothing to protect."""
-    sheet = db_session.scalar(select(CodeSheet).where(CodeSheet.user_id == user_id))
-    return sheet is not None and sheet.in_use
 
 
 def prune_sheets(db_session: Session) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from models import User
 from security import events
+from security.accounts import lock_account
 from security.attempts import account_key, clear_failures, clear_password_failures, reserve_attempt
 from security.context import Context
 from security.outcomes import Reason, Refused
@@ -38,7 +39,10 @@ class Attempt:
         """Clear the counter (not committed); returns how many failures came before.
 
         `attempts`: how many checks of this success were counted in advance (2 when a second
-        factor followed the password or a first code)."""
+        factor followed the password or a first code). The account's lock comes first, so every
+        use case takes the account row before the counter row (security/accounts.py)."""
+        if self.user is not None:
+            lock_account(self.ctx.db, self.user.id)
         return clear_failures(self.ctx.db, self.key, attempts)
 
     def first_factor_passed(self) -> None:

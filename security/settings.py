@@ -10,21 +10,23 @@ from __future__ import annotations
 
 from models import User, UserSession
 from security import events
+from security.accounts import lock_account
 from security.attempts import CODE, PASSWORD
 from security.backup_codes import (
     code_status,
     find_unused_code,
-    lock_account,
     redeem_backup_code,
 )
 from security.code_sheets import (
+    PreparedSheet,
     Sheet,
+    add_sheet,
     live_sheet,
-    make_sheet,
     number_on_sheet,
+    prepare_sheet,
     put_in_use,
     read_sheet,
-    set_in_use_unsaved,
+    remove_sheet,
     typed_back,
     waiting_sheet,
 )
@@ -77,13 +79,12 @@ def _password_attempt(ctx: Context, user: User, password: str, where: str) -> At
     return attempt
 
 
-def _new_sheet(ctx: Context, user: User, session_id: str) -> SheetReady:
-    """A new set and its sheet for this session. A first set is in use at once (nothing to
-    protect), and so is one that replaces a set whose sheet was never shown saved; a set that
-    replaces a saved one waits until its sheet is typed back, and the old set keeps working."""
-    lock_account(ctx.db, user.id)
-    first = code_status(ctx.db, user.id) is None or set_in_use_unsaved(ctx.db, user.id)
-    sheet = make_sheet(ctx.db, ctx.keys, user.id, session_id, in_use=first)
+def _new_sheet(ctx: Context, user: User, session_id: str, prepared: PreparedSheet) -> SheetReady:
+    """The prepared set's sheet for this session. A first set is in use at once (nothing to
+    protect); any other waits until its sheet is typed back, and the set in use keeps working
+    (its sheet may be printed already, saved or not). The caller holds the account's lock."""
+    first = code_status(ctx.db, user.id) is None
+    sheet = add_sheet(ctx.db, prepared, user.id, session_id, in_use=first)
     detail = f"set {sheet.public_id}" + ("" if first else ", waiting to be saved")
     events.record_event(ctx, user.id, events.CODES_GENERATED, detail)
     return SheetReady(public_id=sheet.public_id, in_use=first)
@@ -95,8 +96,11 @@ def get_new_codes(ctx: Context, user: User, session_id: str, password: str) -> S
     attempt = _password_attempt(ctx, user, password, "confirm password")
     if isinstance(attempt, Refused):
         return attempt
+    # The ten derivations run before any lock; the password was right, so they are no
+    # amplifier for guessing.
+    prepared = prepare_sheet(ctx.keys)
     attempt.succeed()
-    ready = _new_sheet(ctx, user, session_id)
+    ready = _new_sheet(ctx, user, session_id, prepared)
     ctx.db.commit()
     return ready
 
@@ -107,23 +111,27 @@ def sheet_for(ctx: Context, user: User, session_id: str) -> Sheet | None:
     return read_sheet(ctx.keys, sheet) if sheet is not None else None
 
 
-def save_sheet(ctx: Context, user: User, session_id: str, code: str) -> CodesSaved | Refused:
+def save_sheet(
+    ctx: Context, user: User, session_id: str, public_id: str, code: str
+) -> CodesSaved | Refused:
     """I saved my codes: code #k typed back from the sheet (normalised) proves it was saved.
     Then, in one transaction, a waiting set becomes the account's and the old one is void, the
     event is recorded and the sheet's plaintext is deleted. A wrong code counts like any other
     code attempt and changes nothing else."""
     if live_sheet(ctx.db, user.id, session_id) is None:
+        ctx.db.rollback()
         return Refused(Reason.GONE, SHEET_GONE)
     attempt = begin_attempt(ctx, CODE, "new sheet", user)
     if isinstance(attempt, Refused):
         return attempt
-    # Read it under the account's lock: another request may have replaced it meanwhile.
+    # Read it again under the account's lock and its own: another request may have replaced it,
+    # or ended this session, meanwhile.
     lock_account(ctx.db, user.id)
-    sheet = live_sheet(ctx.db, user.id, session_id)
-    if sheet is None:
+    sheet = live_sheet(ctx.db, user.id, session_id, for_update=True)
+    if sheet is None or sheet.public_id != public_id:
         ctx.db.rollback()
         return Refused(Reason.GONE, SHEET_GONE)
-    number, public_id = sheet.check_number, sheet.public_id
+    number = sheet.check_number
     if not typed_back(ctx.keys, sheet, code):
         return attempt.fail(
             events.SHEET_CHECK_FAILED,
@@ -138,24 +146,29 @@ def save_sheet(ctx: Context, user: User, session_id: str, code: str) -> CodesSav
         events.record_event(ctx, user.id, events.CODES_IN_USE, f"set {public_id}")
     else:
         events.record_event(ctx, user.id, events.CODES_SAVED, f"set {public_id}")
-    ctx.db.delete(sheet)
+    remove_sheet(ctx.db, sheet)
     ctx.db.commit()
     return CodesSaved(public_id=public_id, old_voided=old_voided)
 
 
-def void_old_codes(ctx: Context, user: User, session_id: str) -> Done | Refused:
-    """Lost or stolen old sheet: the new set is in use at once and the old one is void, without
-    waiting for a code typed back (the sheet still waits for "I saved my codes")."""
+def void_old_codes(
+    ctx: Context, user: User, session_id: str, public_id: str, password: str
+) -> Done | Refused:
+    """Lost or stolen old sheet: with the password again, the new set is in use at once and the
+    old one is void, without waiting for a code typed back (the sheet still waits for "I saved
+    my codes"). `public_id` names the sheet the person is looking at."""
+    attempt = _password_attempt(ctx, user, password, "void old codes")
+    if isinstance(attempt, Refused):
+        return attempt
     lock_account(ctx.db, user.id)
-    sheet = live_sheet(ctx.db, user.id, session_id)
-    if sheet is None:
+    sheet = live_sheet(ctx.db, user.id, session_id, for_update=True)
+    if sheet is None or sheet.public_id != public_id:
         ctx.db.rollback()
         return Refused(Reason.GONE, SHEET_GONE)
-    if sheet.in_use:
-        ctx.db.rollback()
-        return Done()
-    put_in_use(ctx.db, user.id, sheet)
-    events.record_event(ctx, user.id, events.OLD_CODES_VOIDED, f"set {sheet.public_id} in use")
+    attempt.succeed()
+    if not sheet.in_use:
+        put_in_use(ctx.db, user.id, sheet)
+        events.record_event(ctx, user.id, events.OLD_CODES_VOIDED, f"set {public_id} in use")
     ctx.db.commit()
     return Done()
 
@@ -256,7 +269,7 @@ def confirm_app_setup(
     attempt.succeed()
     first_sheet = None
     if code_status(ctx.db, user.id) is None:
-        first_sheet = _new_sheet(ctx, user, session_id)
+        first_sheet = _new_sheet(ctx, user, session_id, prepare_sheet(ctx.keys))
     ctx.db.commit()
     return AppTurnedOn(first_sheet=first_sheet)
 

@@ -10,6 +10,7 @@ from sqlalchemy import delete
 from clock import now
 from models import BackupCode, BackupCodeSet, CodeSheet, User, UserSession
 from security import events
+from security.accounts import lock_account
 from security.context import Context
 from security.keys import KeyRing
 from security.totp import decrypt_secret, encrypt_secret, matching_step, new_secret
@@ -54,7 +55,9 @@ def turn_off_app(ctx: Context, user: User) -> None:
 
 
 def lock_every_door(ctx: Context, user: User) -> None:
-    """After "Wasn't you?": end every session, void the remaining codes and any new sheet."""
+    """After "Wasn't you?": end every session, void the remaining codes and any new sheet. Under
+    the account's lock, so a save of a sheet already under way finishes first and is voided too."""
+    lock_account(ctx.db, user.id)
     ctx.db.execute(delete(CodeSheet).where(CodeSheet.user_id == user.id))
     ctx.db.execute(delete(UserSession).where(UserSession.user_id == user.id))
     ctx.db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))

@@ -22,10 +22,10 @@ from security.keys import KeyRing
 from security.outcomes import Refused
 from security.signing_in import register_account
 from security.totp import encrypt_secret
-from tools.inprocess import PASSWORD, Person, codes_from, fresh_tables
+from tools.inprocess import PASSWORD, Person, codes_from, fresh_tables, sheet_id_from
 from tools.live import csrf_from
 
-__all__ = ["PASSWORD", "Person", "codes_from", "csrf_from", "fresh_tables"]
+__all__ = ["PASSWORD", "Person", "codes_from", "csrf_from", "fresh_tables", "sheet_id_from"]
 
 # The frozen clock's start: 10 s into a 30-second app-code step, so a step boundary is never near.
 T0 = datetime(2026, 11, 26, 9, 0, 10)

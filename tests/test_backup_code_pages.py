@@ -14,7 +14,15 @@ from sqlalchemy import select
 from extensions import db
 from models import BackupCodeSet, SecurityEvent
 from security.backup_codes import redeem_backup_code
-from tests.helpers import PASSWORD, Person, codes_from, current_keys, give_codes, snapshot
+from tests.helpers import (
+    PASSWORD,
+    Person,
+    codes_from,
+    current_keys,
+    give_codes,
+    sheet_id_from,
+    snapshot,
+)
 
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 STATUS = "/settings/security/two-factor/backup-codes/"
@@ -211,7 +219,12 @@ def test_download_is_the_servers_sheet_whatever_is_posted(app, logged_in):
     with app.app_context():
         set_id = db.session.scalar(select(BackupCodeSet.public_id))
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    forged = {"csrf_token": token, "set_id": "ZZZZ", "codes": " ".join(["00000000"] * 10)}
+    forged = {
+        "csrf_token": token,
+        "sheet": sheet_id_from(html),
+        "set_id": "ZZZZ",
+        "codes": " ".join(["00000000"] * 10),
+    }
     response = logged_in.client.post(DOWNLOAD, data=forged)
     assert response.status_code == 200
     assert response.mimetype == "text/plain"
@@ -228,9 +241,11 @@ def test_download_is_the_servers_sheet_whatever_is_posted(app, logged_in):
     assert html_unescape(re.search(r"<pre hidden data-codes-text>(.*?)</pre>", html, re.S)[1]) == (
         text.replace("\r\n", "\n")
     )
+    # A form from an older sheet of the same session gets no file of the newer one.
+    assert logged_in.client.post(DOWNLOAD, data={**forged, "sheet": "ZZZZ"}).status_code == 302
     # Saved: the plaintext is gone, and so is the download.
     logged_in.save_codes(codes)
-    response = logged_in.client.post(DOWNLOAD, data={"csrf_token": token})
+    response = logged_in.client.post(DOWNLOAD, data=forged)
     assert response.status_code == 302
     followed = logged_in.client.get(response.location).get_data(as_text=True)
     assert "no longer waiting" in followed

@@ -17,6 +17,7 @@ from tests.helpers import (
     csrf_from,
     current_keys,
     give_codes,
+    sheet_id_from,
     snapshot,
     wrong_code,
 )
@@ -214,9 +215,8 @@ def test_the_sheet_and_the_download_say_where_to_check_them(app, logged_in):
     html = logged_in.client.get(SHEET).get_data(as_text=True)
     how_to = html[html.index('<section class="how-to">') :]
     assert CHECK_LINE in how_to[: how_to.index("</section>")]
-    text = logged_in.client.post(DOWNLOAD, data={"csrf_token": csrf_from(html)}).get_data(
-        as_text=True
-    )
+    form = {"csrf_token": csrf_from(html), "sheet": sheet_id_from(html)}
+    text = logged_in.client.post(DOWNLOAD, data=form).get_data(as_text=True)
     assert f"Set: {set_id(app)}" in text
     assert f"\r\n\r\n{CHECK_LINE}.\r\n" in text
 

@@ -18,7 +18,14 @@ from sqlalchemy import event, select
 from extensions import db
 from models import BackupCodeSet, CodeSheet, SecurityEvent
 from security.backup_codes import redeem_backup_code
-from tests.helpers import PASSWORD, codes_from, count, current_keys, give_codes, make_user
+from tests.helpers import (
+    PASSWORD,
+    codes_from,
+    count,
+    current_keys,
+    give_codes,
+    make_user,
+)
 from tools.live import Browser, running
 from tools.relay import relay_to
 

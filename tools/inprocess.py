@@ -29,6 +29,14 @@ def fresh_tables(app: Flask) -> None:
         db.create_all()
 
 
+def sheet_id_from(html: str) -> str:
+    """The sheet a page's forms act on (their hidden `sheet` field)."""
+    found = re.search(r'name="sheet" type="hidden" value="([^"]+)"', html)
+    if found is None:
+        raise AssertionError("no sheet field on the page")
+    return found.group(1)
+
+
 def codes_from(html: str) -> list[str]:
     return [a + b for a, b in CODE_PATTERN.findall(html)]
 
@@ -73,7 +81,8 @@ class Person:
         asked = re.search(r"Type code #(\d+) from your new sheet", html)
         if asked is None:
             raise AssertionError(html)
-        return self.submit(SAVED, {"code": codes[int(asked.group(1)) - 1]})
+        data = {"code": codes[int(asked.group(1)) - 1], "sheet": sheet_id_from(html)}
+        return self.submit(SAVED, data)
 
     def get_codes(self, password: str = PASSWORD) -> list[str]:
         """The whole journey: confirm, read the sheet, save it; the codes are in use after."""

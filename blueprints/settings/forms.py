@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms import HiddenField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Regexp
 
 from blueprints.auth.forms import (
     AppCodeForm,
@@ -20,9 +20,15 @@ class ConfirmPasswordForm(FlaskForm):
     submit = SubmitField("Confirm")
 
 
+def sheet_field() -> HiddenField:
+    """Which sheet the page showed: a form acts on that sheet only, never on a newer one."""
+    return HiddenField(validators=[DataRequired(), Regexp(r"^[2-9A-Z]{4}$")])
+
+
 class DownloadCodesForm(FlaskForm):
     """Download the sheet this session is saving: the codes come from the server's copy."""
 
+    sheet = sheet_field()
     download = SubmitField("Download")
 
 
@@ -34,10 +40,13 @@ class SaveSheetForm(BackupCodeForm):
         "8 digits, like 1234 5678.",
         "Enter the code from your new sheet.",
     )
+    sheet = sheet_field()
     submit = SubmitField("Use these codes")
 
 
 class VoidOldCodesForm(FlaskForm):
+    password = current_password_field()
+    sheet = sheet_field()
     submit = SubmitField("Void my old codes now")
 
 

@@ -150,6 +150,10 @@ def _sheet_text(sheet: Sheet, line_end: str) -> str:
 @no_referrer
 def new_codes():
     """The sheet, from the server's copy: the same set and codes on every reload until saved."""
+    return _sheet_page()
+
+
+def _sheet_page(void_form: VoidOldCodesForm | None = None):
     sheet = _this_sheet()
     if sheet is None:
         return _no_sheet()
@@ -157,8 +161,8 @@ def new_codes():
         "settings/codes.html",
         sheet=sheet,
         site=site_address(),
-        download=DownloadCodesForm(),
-        void_old=VoidOldCodesForm(),
+        download=DownloadCodesForm(sheet=sheet.public_id),
+        void_old=void_form or VoidOldCodesForm(sheet=sheet.public_id),
         sheet_text=_sheet_text(sheet, "\n"),
     )
 
@@ -171,10 +175,11 @@ def save_codes():
     sheet = _this_sheet()
     if sheet is None:
         return _no_sheet()
-    form = SaveSheetForm()
+    form = SaveSheetForm(sheet=sheet.public_id)
     if form.validate_on_submit():
         ctx = request_context()
-        match save_sheet(ctx, current_user, current_user.current_session.id, form.code.data):
+        session_id = current_user.current_session.id
+        match save_sheet(ctx, current_user, session_id, form.sheet.data, form.code.data):
             case CodesSaved(old_voided=True):
                 flash("Your new backup codes are in use. Your old codes no longer work.", "success")
                 return redirect(url_for("settings.backup_codes"))
@@ -192,27 +197,36 @@ def save_codes():
 
 @bp.route("/security/two-factor/backup-codes/new/void-old/", methods=["POST"])
 @limiter.limit("10/minute", methods=["POST"])
+@no_referrer
 def void_old():
-    """Lost or stolen old sheet: the old codes stop now, the new ones work at once."""
-    if not VoidOldCodesForm().validate_on_submit():
-        abort(400)
-    match void_old_codes(request_context(), current_user, current_user.current_session.id):
+    """Lost or stolen old sheet: with the password, the old codes stop now and the new ones
+    work at once."""
+    form = VoidOldCodesForm()
+    if not form.validate_on_submit():
+        return _sheet_page(form)
+    session_id = current_user.current_session.id
+    ctx = request_context()
+    match void_old_codes(ctx, current_user, session_id, form.sheet.data, form.password.data):
         case Done():
             flash("Your old codes no longer work. The codes on this sheet work now.", "success")
             return redirect(url_for("settings.new_codes"))
-        case Refused(message=message):
+        case Refused(reason=Reason.GONE, message=message):
             flash(message, "info")
-    return redirect(url_for("settings.backup_codes"))
+            return redirect(url_for("settings.backup_codes"))
+        case Refused(message=message):
+            form.password.errors.append(message)
+    return _sheet_page(form)
 
 
 @bp.route("/security/two-factor/backup-codes/download/", methods=["POST"])
 @no_referrer
 def download_codes():
     """The sheet as a .txt file, from the server's copy: nothing posted can change it."""
-    if not DownloadCodesForm().validate_on_submit():
+    form = DownloadCodesForm()
+    if not form.validate_on_submit():
         abort(400)
     sheet = _this_sheet()
-    if sheet is None:
+    if sheet is None or sheet.public_id != form.sheet.data:
         return _no_sheet()
     filename = f"sparekey-backup-codes-{current_user.username}-{sheet.public_id}.txt"
     return Response(
