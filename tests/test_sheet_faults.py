@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from unittest import mock
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -17,6 +20,7 @@ from sqlalchemy import event, select
 
 from extensions import db
 from models import BackupCodeSet, CodeSheet, SecurityEvent
+from security import settings
 from security.backup_codes import redeem_backup_code
 from tests.helpers import (
     PASSWORD,
@@ -33,6 +37,7 @@ CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 SHEET = "/settings/security/two-factor/backup-codes/new/"
 SAVED = SHEET + "saved/"
 SESSIONS = "/settings/security/sessions/"
+SECURE = "/settings/security/secure/"
 ALL_OR_NOTHING = "happened completely or not at all"
 
 
@@ -212,3 +217,40 @@ def test_connection_cut_while_saving_the_new_sheet(app_through_relay, where):
     assert set_id(app) != old_set
     assert not works(app, user_id, old[1])
     assert works(app, user_id, new[1])
+
+
+def test_securing_the_account_waits_for_a_save_under_way_and_voids_it(app_factory):
+    """An intruder's session is saving a sheet when the owner presses "Secure my account": the
+    secure waits for the save (both take the account's lock) and then voids its set too. On
+    PostgreSQL the two really overlap; on SQLite the database lock orders them the same way."""
+    app = app_factory("secure-race.db")
+    user_id, _, _ = alice_with_saved_codes(app)
+    with running(app) as base:
+        intruder, owner = Browser(base), Browser(base)
+        assert intruder.log_in("alice", PASSWORD) == 302
+        assert owner.log_in("alice", PASSWORD) == 302
+        assert ask_for_codes(intruder) == (303, SHEET)
+        intruders = codes_from(intruder.get(SHEET)[2])
+        saving, secured = threading.Event(), []
+        original = settings.typed_back
+
+        def slow_typed_back(keys, sheet, code):
+            # The save holds the account's lock here; the owner's secure starts meanwhile.
+            saving.set()
+            time.sleep(0.5)
+            return original(keys, sheet, code)
+
+        def secure() -> None:
+            saving.wait(10)
+            token = owner.token(SECURE)
+            form = {"pw-csrf_token": token, "pw-password": PASSWORD, "pw-submit": "1"}
+            secured.append(owner.post(SECURE, form)[0])
+
+        with mock.patch.object(settings, "typed_back", slow_typed_back):
+            owner_thread = threading.Thread(target=secure)
+            owner_thread.start()
+            saved = save(intruder, intruders)[0]
+            owner_thread.join(30)
+        assert saved == 302 and secured == [302]
+    assert set_id(app) is None and count(app, CodeSheet) == 0
+    assert not any(works(app, user_id, code) for code in intruders)
