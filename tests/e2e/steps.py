@@ -23,6 +23,12 @@ NEW_PASSWORD = "a fresh tide of pebbles 19"
 CODE_ITEM = re.compile(r"^\s*(\d{1,2})\.\s+(\d{4} \d{4})\s*$")
 SHEET_SET = re.compile(r"\bSet\s+([2-9A-Z]{4})\b")
 SHEET_CREATED = re.compile(r"\bCreated\s+(\d{1,2} \w{3} \d{4}, \d{2}:\d{2} UTC)")
+SHEET_USE_AT = re.compile(r"\bUse at\s+(\S+)")
+SAVE_HEADING = re.compile(r"^Type code #(\d{1,2}) from your new sheet$")
+SHEET_URL = re.compile(r"/settings/security/two-factor/backup-codes/new/$")
+SAVED_URL = re.compile(r"/settings/security/two-factor/backup-codes/new/saved/$")
+FIRST_SET_SAVED = "Your backup codes are saved and ready to use."
+NEW_SET_IN_USE = "Your new backup codes are in use. Your old codes no longer work."
 BLOCKING_IMPACTS = ("serious", "critical")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -148,10 +154,8 @@ def open_options_menu(page: Page, username: str, check=no_checkpoints) -> None:
     check("profile-menu-open", docs_name="profile-menu")
 
 
-def get_backup_codes(
-    page: Page, username: str, check=no_checkpoints, password: str = PASSWORD
-) -> list[str]:
-    """From any page with the bottom bar to the sheet; returns the codes as shown ("1234 5678")."""
+def open_backup_codes(page: Page, username: str, check=no_checkpoints) -> None:
+    """From any page with the bottom bar to Settings → ... → Backup Codes."""
     open_options_menu(page, username, check)
     page.get_by_role("link", name="Settings").click()
     title_is(page, "Settings")
@@ -164,17 +168,42 @@ def get_backup_codes(
     check("two-factor")
     page.get_by_role("link", name="Backup Codes").click()
     title_is(page, "Backup Codes")
-    expect(page.get_by_text("No codes yet")).to_be_visible()
-    check("backup-codes-none")
+
+
+def get_backup_codes(
+    page: Page,
+    username: str,
+    check=no_checkpoints,
+    password: str = PASSWORD,
+    *,
+    codes_left: int | None = None,
+) -> list[str]:
+    """From any page with the bottom bar to the sheet; returns the codes as shown ("1234 5678").
+    `codes_left`: the count the Backup Codes page shows first (None: "No codes yet")."""
+    open_backup_codes(page, username, check)
+    if codes_left is None:
+        expect(page.get_by_text("No codes yet")).to_be_visible()
+        check("backup-codes-none")
+    else:
+        expect(page.get_by_text(f"{codes_left} of 10")).to_be_visible()
+        check("backup-codes-before-new-ones")
     page.get_by_role("link", name="Get Backup Codes").click()
     expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
     check("confirm")
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    expect_sheet(page)
     codes = codes_on_sheet(page)
     check("codes-sheet", docs_name="codes-sheet")
     return codes
+
+
+def expect_sheet(page: Page) -> None:
+    """The sheet: its own page (a GET after Confirm's redirect), so reload and Back show it."""
+    expect(page).to_have_url(SHEET_URL)
+    title_is(page, "Your backup codes")
+    expect(page.get_by_role("heading", name="Your backup codes", level=1)).to_be_visible()
+    expect(page.get_by_role("link", name="I saved my codes")).to_be_visible()
 
 
 def codes_on_sheet(page: Page) -> list[str]:
@@ -191,20 +220,82 @@ class SheetFacts:
     username: str
     set_id: str
     created: str
+    use_at: str
 
 
 def sheet_facts(page: Page) -> SheetFacts:
     text = page.get_by_role("article").inner_text()
     set_match, created_match = SHEET_SET.search(text), SHEET_CREATED.search(text)
-    assert set_match and created_match, text
+    use_at_match = SHEET_USE_AT.search(text)
+    assert set_match and created_match and use_at_match, text
     username = page.get_by_role("article").get_by_role("definition").first.inner_text().strip()
-    return SheetFacts(username, set_match.group(1), created_match.group(1))
+    return SheetFacts(username, set_match.group(1), created_match.group(1), use_at_match.group(1))
 
 
-def press_done_and_see_status(page: Page, check=no_checkpoints) -> None:
-    page.get_by_role("link", name="Done").click()
+def open_save_page(page: Page, check=no_checkpoints) -> int:
+    """ "I saved my codes" on the sheet; returns k of "Type code #k from your new sheet"."""
+    page.get_by_role("link", name="I saved my codes").click()
+    expect(page).to_have_url(SAVED_URL)
+    title_is(page, "Saved your codes?")
+    number = code_number_asked_for(page)
+    expect(page.get_by_label("Code from your new sheet")).to_be_visible()
+    check("save-codes", docs_name="save-codes")
+    return number
+
+
+def code_number_asked_for(page: Page) -> int:
+    """k, from the heading "Type code #k from your new sheet"."""
+    heading = page.get_by_role("heading", name=SAVE_HEADING)
+    expect(heading).to_be_visible()
+    match = SAVE_HEADING.match(heading.inner_text().strip())
+    assert match, heading.inner_text()
+    number = int(match.group(1))
+    assert 1 <= number <= 10, number
+    return number
+
+
+def type_code_from_sheet(page: Page, code: str) -> None:
+    page.get_by_label("Code from your new sheet").fill(code)
+    page.get_by_role("button", name="Use these codes").click()
+
+
+def wrong_code_is_refused_on_save(
+    page: Page, number: int, set_id: str, code: str, check=no_checkpoints
+) -> None:
+    """Not code #k: the same page says which code it wants, and nothing changes."""
+    type_code_from_sheet(page, code)
+    expect(page).to_have_url(SAVED_URL)
+    expect(
+        page.get_by_text(
+            f"That is not code #{number} of your new sheet ({set_id}). Find #{number} on the "
+            "sheet you saved and type it."
+        )
+    ).to_be_visible()
+    field = page.get_by_label("Code from your new sheet")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_value("")  # a typed code is never echoed back
+    expect(
+        page.get_by_role("heading", name=f"Type code #{number} from your new sheet")
+    ).to_be_visible()
+    check("save-codes-wrong-code")
+
+
+def save_sheet_and_see_status(
+    page: Page, codes: list[str], check=no_checkpoints, *, replacing: bool = False
+) -> None:
+    """ "I saved my codes", then code #k typed back from the sheet: the Backup Codes page."""
+    number = open_save_page(page, check)
+    type_code_from_sheet(page, codes[number - 1])
+    see_saved_status(page, check, replacing=replacing)
+
+
+def see_saved_status(page: Page, check=no_checkpoints, *, replacing: bool = False) -> None:
     title_is(page, "Backup Codes")
+    expect(
+        page.get_by_role("status").filter(has_text=NEW_SET_IN_USE if replacing else FIRST_SET_SAVED)
+    ).to_be_visible()
     expect(page.get_by_text("10 of 10")).to_be_visible()
+    expect(page.get_by_role("heading", name="New codes waiting")).to_have_count(0)
     check("backup-codes-status", docs_name="backup-codes-status")
 
 

@@ -67,12 +67,18 @@ def test_turn_on_the_app_from_its_qr_code_then_log_in_with_it(
     page.get_by_label("6-digit code").fill(totp.now())
     page.get_by_label("Password", exact=True).fill(steps.PASSWORD)
     page.get_by_role("button", name="Turn on").click()
-    # No codes yet, so the first sheet follows straight away.
+    # No codes yet, so the browser goes straight on to the first sheet.
     expect(page.get_by_text("Your authentication app is on.")).to_be_visible()
-    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    steps.expect_sheet(page)
     codes = steps.codes_on_sheet(page)
     check("codes-after-app-on")
-    page.get_by_role("link", name="Done").click()
+    # Its own page: a reload shows the same sheet, without the one-time message.
+    set_id = steps.sheet_facts(page).set_id
+    page.reload()
+    steps.expect_sheet(page)
+    expect(page.get_by_text("Your authentication app is on.")).to_have_count(0)
+    assert steps.codes_on_sheet(page) == codes and steps.sheet_facts(page).set_id == set_id
+    steps.save_sheet_and_see_status(page, codes)
     steps.log_out(page, username)
 
     # Log in: the password, then the app's code.
