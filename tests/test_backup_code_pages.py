@@ -129,6 +129,8 @@ def test_status_before_any_codes(logged_in):
 
 
 def test_confirming_the_password_shows_ten_numbered_codes_on_a_get_page(app, logged_in):
+    """Checklist 6/7: the sheet is a GET page after the password POST, never cached; once saved,
+    no code appears on any page again."""
     response = logged_in.submit(CONFIRM, {"password": PASSWORD})
     assert response.status_code == 303 and response.location == SHEET
     response = logged_in.client.get(SHEET)

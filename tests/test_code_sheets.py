@@ -197,6 +197,8 @@ def test_only_the_session_that_asked_sees_or_saves_the_sheet(app, client, user, 
 
 
 def test_the_sheet_ends_with_its_session_and_after_30_minutes(frozen_clock, app, logged_in, user):
+    """Checklist 6/11: the codes are shown again only to the session that asked, for at most
+    30 minutes; log-out deletes the sheet at once."""
     old = give_codes(app, user)
     new = logged_in.start_new_codes()
     frozen_clock(minutes=29)
