@@ -110,7 +110,7 @@ class Config:
 
     # Per-account failure counter: this many consecutive failures are free, then back-off grows.
     FAILURES_BEFORE_BACKOFF = 5
-    BACKOFF_MAX_SECONDS = 15 * 60
+    BACKOFF_CAP_SECONDS = 15 * 60
     MAX_CONSECUTIVE_FAILURES = 100
 
     # The address printed on every code sheet, so a sheet found in a drawer says where to use it.
@@ -138,7 +138,14 @@ class Config:
             url = normalise_database_url(os.environ["DATABASE_URL"])
             values["SQLALCHEMY_DATABASE_URI"] = url
             values["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(url, cls.SQLALCHEMY_ENGINE_OPTIONS)
-        for name in ("PASSWORD_BCRYPT_COST", "BACKUP_CODE_BCRYPT_COST", "TRUSTED_PROXIES"):
+        for name in (
+            "PASSWORD_BCRYPT_COST",
+            "BACKUP_CODE_BCRYPT_COST",
+            "TRUSTED_PROXIES",
+            "FAILURES_BEFORE_BACKOFF",
+            "BACKOFF_CAP_SECONDS",
+            "MAX_CONSECUTIVE_FAILURES",
+        ):
             if os.environ.get(name):
                 values[name] = _env_int(name, 0)
         if os.environ.get("SESSION_COOKIE_SECURE"):

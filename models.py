@@ -173,7 +173,8 @@ class BackupCode(Model):
 
 
 class AttemptCounter(Model):
-    """Consecutive failed checks of one account (or unknown name), shared by every entry point."""
+    """Consecutive failed checks, by kind, of one trusted device of an account (`device:`), of
+    every other client of the account (`user:`), or of a name that matches no account (`name:`)."""
 
     __tablename__ = "attempt_counters"
 
@@ -187,10 +188,27 @@ class AttemptCounter(Model):
     # Failed codes at the two-factor step (after a right password or first code): its own delay
     # and cap, so guessing on "Forgot password?" never closes the owner's two-factor log-in.
     second_factor_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Failed codes at the two-factor step of a recovery (after a right first code): apart from
+    # the owner's password + app log-in, so guesses there never close it.
+    recovery_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]
     next_password_attempt_at: Mapped[datetime | None]
     next_second_factor_attempt_at: Mapped[datetime | None]
+    next_recovery_attempt_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=0)
+
+
+class TrustedDevice(Model):
+    """A browser that has signed in to the account (OWASP's device cookie): its attempts count on
+    a counter of its own, so strangers' guessing never slows or closes it."""
+
+    __tablename__ = "trusted_devices"
+
+    # SHA-256 (hex) of the random token in the browser's signed device cookie.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    last_used_at: Mapped[datetime] = mapped_column(default=now)
 
 
 class SecurityEvent(Model):

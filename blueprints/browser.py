@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from flask import session
+from flask import after_this_request, current_app, request, session
 from flask_login import login_user, logout_user
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from security.outcomes import Started
+from security.trusted_devices import DEVICE_LIFETIME, MAX_TOKENS
 
 PENDING_KEY = "pending_login"
+# The device cookie: the tokens of the accounts this browser has signed in to, signed with the
+# app's secret key, kept a year and apart from the session (log-out does not forget the device).
+DEVICE_COOKIE = "sparekey_device"
 # The guided tour's place in the session (blueprints/tour/journeys.py); it survives log-in.
 TOUR_KEY = "tour"
 
@@ -20,8 +25,48 @@ def clear_session() -> None:
         session[TOUR_KEY] = tour
 
 
+def _device_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="sparekey device cookie")
+
+
+def device_tokens() -> tuple[str, ...]:
+    """The tokens of this browser's device cookie; none if it is missing or its signature is
+    wrong."""
+    raw = request.cookies.get(DEVICE_COOKIE)
+    if not raw:
+        return ()
+    try:
+        tokens = _device_serializer().loads(raw)
+    except BadSignature:
+        return ()
+    if not isinstance(tokens, list):
+        return ()
+    return tuple(t for t in tokens if isinstance(t, str))[:MAX_TOKENS]
+
+
+def remember_device(token: str) -> None:
+    """Add a new device token to the cookie, newest first, in this request's response."""
+    tokens = [token, *(t for t in device_tokens() if t != token)][:MAX_TOKENS]
+    value = _device_serializer().dumps(tokens)
+
+    @after_this_request
+    def set_device_cookie(response):
+        response.set_cookie(
+            DEVICE_COOKIE,
+            value,
+            max_age=int(DEVICE_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="Lax",
+            secure=bool(current_app.config["SESSION_COOKIE_SECURE"]),
+        )
+        return response
+
+
 def enter(started: Started) -> None:
-    """Give the cookie the new server-side session a use case started (already committed)."""
+    """Give the cookie the new server-side session a use case started (already committed), and
+    the device cookie its token when the browser just became a trusted device."""
+    if started.device_token is not None:
+        remember_device(started.device_token)
     clear_session()
     user = started.user
     user.current_session = started.row

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from flask import Flask, current_app, request
 
+from blueprints.browser import device_tokens
 from security.context import Client, Context
 
 EXTENSION = "sparekey"
@@ -23,9 +24,10 @@ def app_context_of(app: Flask) -> Context:
 
 
 def request_client() -> Client:
-    """`request.remote_addr` (forwarding headers count only through the TRUSTED_PROXIES fix-up)
-    and the User-Agent, read once here and handed to the domain as data."""
-    return Client.of(request.remote_addr, request.headers.get("User-Agent"))
+    """`request.remote_addr` (forwarding headers count only through the TRUSTED_PROXIES fix-up),
+    the User-Agent and the device cookie's tokens, read once here and handed to the domain as
+    data."""
+    return Client.of(request.remote_addr, request.headers.get("User-Agent"), device_tokens())
 
 
 def request_context() -> Context:

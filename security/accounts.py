@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import User
-from security.attempts import account_key, unknown_name_key
 from security.keys import KeyRing
 from security.passwords import hash_password
 
@@ -92,14 +91,6 @@ def lock_account(db_session: Session, user_id: int) -> None:
     order. An update that changes no key column: PostgreSQL locks it FOR NO KEY UPDATE, which
     foreign-key checks of new rows (sessions, events) do not wait on; SQLite locks the database."""
     db_session.execute(update(User).where(User.id == user_id).values(id=User.id))
-
-
-def counter_key(user: User | None, identifier: str) -> str:
-    """The counter of the account, or of the name when it matches none (so throttling does not
-    tell which names exist)."""
-    if user is not None:
-        return account_key(user.id)
-    return unknown_name_key(normalise_identifier(identifier))
 
 
 def add_account(

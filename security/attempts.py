@@ -27,13 +27,17 @@ CODE = "code"
 # backup code at the two-factor step. Its own back-off and cap, so that guessing backup codes on
 # "Forgot password?" never closes the owner's two-factor log-in.
 SECOND_FACTOR = "second factor"
+# The two-factor step of a recovery (after a right first backup code): apart from the owner's
+# password + app log-in, so that guesses after a found or stolen code never close it.
+RECOVERY_SECOND_FACTOR = "recovery second factor"
 
-# Each kind's own count of failures (its cap) and the column holding when it may try next. The
-# code kind's wait is `next_attempt_at`, which grows with every failure of the account.
+# Each kind's own count of failures (its cap) and the column holding when it may try next: each
+# way in waits and closes on its own failures only.
 KIND_COLUMNS = {
     PASSWORD: ("password_failures", "next_password_attempt_at"),
     CODE: ("code_failures", "next_attempt_at"),
     SECOND_FACTOR: ("second_factor_failures", "next_second_factor_attempt_at"),
+    RECOVERY_SECOND_FACTOR: ("recovery_failures", "next_recovery_attempt_at"),
 }
 
 
@@ -60,18 +64,25 @@ class Throttled:
     def message(self) -> str:
         if self.locked and self.kind == PASSWORD:
             return (
-                "Too many failed attempts with the password. Press “Forgot password?” and use "
-                "a backup code to get back in."
+                "Too many failed attempts with the password from browsers this account has not "
+                "signed in with. Use one you have signed in with before, or press “Forgot "
+                "password?” and use a backup code."
             )
         if self.locked and self.kind == SECOND_FACTOR:
             return (
                 "Too many wrong codes after the password. This step stays closed until the "
                 "site's administrator reopens the account."
             )
+        if self.locked and self.kind == RECOVERY_SECOND_FACTOR:
+            return (
+                "Too many wrong codes after a backup code. Log in with your password instead, "
+                "or ask the site's administrator to reopen the account."
+            )
         if self.locked:
             return (
-                "Too many wrong codes. Code entry stays closed until the account owner logs in "
-                "with the password."
+                "Too many wrong codes from browsers this account has not signed in with. Use one "
+                "you have signed in with before, or ask the site's administrator to reopen the "
+                "account."
             )
         minutes, seconds = divmod(self.retry_after_seconds, 60)
         wait = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
@@ -81,7 +92,7 @@ class Throttled:
 def limits_from_config(config: dict) -> Limits:
     return Limits(
         free_failures=int(config["FAILURES_BEFORE_BACKOFF"]),
-        max_delay_seconds=int(config["BACKOFF_MAX_SECONDS"]),
+        max_delay_seconds=int(config["BACKOFF_CAP_SECONDS"]),
         max_consecutive_failures=int(config["MAX_CONSECUTIVE_FAILURES"]),
     )
 
@@ -119,15 +130,12 @@ def prune_unknown_name_counters(db_session: Session, limits: Limits) -> int:
 def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) -> Throttled | None:
     """Count one attempt of `kind` in advance; None means go ahead and check the secret.
 
-    Each kind waits on its own delay and closes at `max_consecutive_failures` of its own:
-    - password: the delay grows with failed passwords only, so someone guessing backup codes
-      cannot lock the owner out of the ordinary log-in;
-    - code (a backup code without the password: "Forgot password?", checking a saved code):
-      the delay grows with every failure of the account, passwords included;
-    - second factor (a code after a right password or first code): the delay grows with the
-      failures at that step only, so guessing on "Forgot password?" or mistyped passwords never
-      close the owner's two-factor log-in.
-    Every attempt also counts in `failures`, and any success on the account opens all three.
+    Each kind waits on its own delay and closes at `max_consecutive_failures` of its own, so
+    password guesses never delay code entry, code guesses never delay the password, and the
+    two-factor step of a recovery never closes the owner's password + app log-in. `key` says
+    whose counter: a trusted device's own, every other client's of the account, or an unknown
+    name's (security/guard.py). Every attempt also counts in `failures`, the number of failures
+    the owner is told about at the next success.
     """
     count_column, wait_column = KIND_COLUMNS[kind]
     for _ in range(20):
@@ -157,14 +165,10 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
             return Throttled(retry_after_seconds=max(wait, 1), locked=False, kind=kind)
         values = {
             "failures": row.failures + 1,
-            "next_attempt_at": current + timedelta(seconds=limits.delay_after(row.failures + 1)),
             "version": row.version + 1,
             count_column: own_failures + 1,
+            wait_column: current + timedelta(seconds=limits.delay_after(own_failures + 1)),
         }
-        if wait_column != "next_attempt_at":
-            # Password and second factor wait on their own failures (the code kind, set above,
-            # on every failure of the account).
-            values[wait_column] = current + timedelta(seconds=limits.delay_after(own_failures + 1))
         changed = rows_changed(
             db_session.execute(
                 update(AttemptCounter)

@@ -24,13 +24,18 @@ class Client:
 
     ip: str = ""
     user_agent: str = ""
+    # The browser's device-cookie tokens (signature already checked by the web layer).
+    device_tokens: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, ip: str | None, user_agent: str | None) -> Client:
+    def of(
+        cls, ip: str | None, user_agent: str | None, device_tokens: tuple[str, ...] = ()
+    ) -> Client:
         """Trimmed to the columns' sizes; NUL (which PostgreSQL cannot store) removed."""
         return cls(
             ip=(ip or "")[:MAX_IP_LENGTH],
             user_agent=(user_agent or "").replace("\x00", "")[:MAX_USER_AGENT_LENGTH],
+            device_tokens=device_tokens,
         )
 
 

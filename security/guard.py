@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from models import User
 from security import events
-from security.accounts import lock_account
-from security.attempts import account_key, clear_failures, clear_password_failures, reserve_attempt
+from security.accounts import lock_account, normalise_identifier
+from security.attempts import (
+    account_key,
+    clear_failures,
+    clear_password_failures,
+    reserve_attempt,
+    unknown_name_key,
+)
 from security.context import Context
 from security.outcomes import Reason, Refused
+from security.trusted_devices import device_key, trusted_device
 
 
 class Attempt:
@@ -51,15 +58,22 @@ class Attempt:
         clear_password_failures(self.ctx.db, self.key)
 
 
+def counter_key(ctx: Context, user: User | None, identifier: str = "") -> str:
+    """Whose failures these are: the trusted device's own counter when the browser's device
+    cookie names the account, the account's counter of every other client otherwise, or the
+    typed name's when it matches no account."""
+    if user is None:
+        return unknown_name_key(normalise_identifier(identifier))
+    device = trusted_device(ctx.db, user.id, ctx.client.device_tokens)
+    return device_key(device.id) if device is not None else account_key(user.id)
+
+
 def begin_attempt(
-    ctx: Context, kind: str, where: str, user: User | None, key: str | None = None
+    ctx: Context, kind: str, where: str, user: User | None, identifier: str = ""
 ) -> Attempt | Refused:
-    """Reserve one attempt of `kind` for the account (or, with `key`, for a name that matches no
-    account); a Refused if the counter says wait or closed."""
-    if key is None:
-        if user is None:
-            raise ValueError("an attempt needs an account or a counter key")
-        key = account_key(user.id)
+    """Reserve one attempt of `kind` on the counter `counter_key` picks; a Refused if it says
+    wait or closed. `identifier` is the typed name, for a name that matches no account."""
+    key = counter_key(ctx, user, identifier)
     throttled = reserve_attempt(ctx.db, key, kind, ctx.limits)
     if throttled is None:
         return Attempt(ctx, user, key)

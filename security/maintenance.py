@@ -11,6 +11,7 @@ from models import (
     CodeSheet,
     PendingLogin,
     SecurityEvent,
+    TrustedDevice,
     User,
     UserSession,
 )
@@ -22,6 +23,7 @@ from security.outcomes import Reason, Refused
 from security.passwords import hash_password
 from security.sessions import prune_expired
 from security.signing_in import register_account
+from security.trusted_devices import prune_devices
 
 
 def unlock_account(ctx: Context, identifier: str) -> User | Refused:
@@ -36,9 +38,11 @@ def unlock_account(ctx: Context, identifier: str) -> User | Refused:
 
 def prune(ctx: Context) -> dict[str, int]:
     """Delete expired sessions, expired half-finished log-ins, code sheets past their 30
-    minutes and stale counters of unknown names; returns how many of each went."""
+    minutes, devices unused for a year and stale counters of unknown names; returns how many of
+    each went."""
     removed = prune_expired(ctx.db, ctx.timeouts, ctx.pending_login_seconds)
     removed["unsaved code sheets"] = prune_sheets(ctx.db)
+    removed["devices unused for a year"] = prune_devices(ctx.db)
     removed["counters of unknown names"] = prune_unknown_name_counters(ctx.db, ctx.limits)
     ctx.db.commit()
     return removed
@@ -76,6 +80,7 @@ def demo_account(
             UserSession,
             PendingLogin,
             SecurityEvent,
+            TrustedDevice,
         ):
             ctx.db.execute(delete(model).where(model.user_id == user.id))
         ctx.db.execute(delete(AttemptCounter).where(AttemptCounter.key == account_key(user.id)))

@@ -38,6 +38,8 @@ class Started:
     user: User
     token: str
     row: UserSession
+    # A new device-cookie token, when this browser was not yet a trusted device of the account.
+    device_token: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from models import User, UserSession
 from security import events
 from security.accounts import lock_account
-from security.attempts import CODE, PASSWORD
+from security.attempts import PASSWORD
 from security.backup_codes import (
     code_status,
     find_unused_code,
@@ -43,15 +43,14 @@ from security.outcomes import (
     Secured,
     SessionsEnded,
     SheetReady,
-    Started,
 )
 from security.passwords import hash_password, verify_password
 from security.sessions import (
     clear_password_change_flag,
     end_other_sessions,
     end_session_by_public_id,
-    start_session,
 )
+from security.signing_in import start_browser_session
 from security.two_factor import lock_every_door, new_pending_secret, turn_off_app, turn_on_app
 
 # bandit B105: messages, not passwords.
@@ -121,7 +120,7 @@ def save_sheet(
     if live_sheet(ctx.db, user.id, session_id) is None:
         ctx.db.rollback()
         return Refused(Reason.GONE, SHEET_GONE)
-    attempt = begin_attempt(ctx, CODE, "new sheet", user)
+    attempt = begin_attempt(ctx, PASSWORD, "new sheet", user)
     if isinstance(attempt, Refused):
         return attempt
     # Read it again under the account's lock and its own: another request may have replaced it,
@@ -182,7 +181,7 @@ def check_saved_code(ctx: Context, user: User, password: str, code: str) -> Code
     same reservation and does not clear the counter on its own: otherwise knowing the password
     would reset the count between guesses. Only a valid code clears it, like any success.
     """
-    attempt = begin_attempt(ctx, CODE, "check a saved code", user)
+    attempt = begin_attempt(ctx, PASSWORD, "check a saved code", user)
     if isinstance(attempt, Refused):
         return attempt
     if not verify_password(ctx.keys, password, user.password_hash):
@@ -286,11 +285,9 @@ def turn_app_off(ctx: Context, user: User, password: str) -> Done | Refused:
 
 def _secured(ctx: Context, user: User) -> Secured:
     lock_every_door(ctx, user)
-    row, token = start_session(
-        ctx.db, user.id, ctx.client.ip, ctx.client.user_agent, must_change_password=True
-    )
+    started = start_browser_session(ctx, user, must_change_password=True)
     ctx.db.commit()
-    return Secured(session=Started(user=user, token=token, row=row))
+    return Secured(session=started)
 
 
 def secure_account_with_password(ctx: Context, user: User, password: str) -> Secured | Refused:
@@ -304,7 +301,7 @@ def secure_account_with_password(ctx: Context, user: User, password: str) -> Sec
 
 def secure_account_with_code(ctx: Context, user: User, code: str) -> Secured | Refused:
     """The same with one of the owner's backup codes (which is spent) instead of the password."""
-    attempt = begin_attempt(ctx, CODE, "backup code", user)
+    attempt = begin_attempt(ctx, PASSWORD, "secure with a backup code", user)
     if isinstance(attempt, Refused):
         return attempt
     redemption = redeem_backup_code(ctx.db, ctx.keys, user.id, code)

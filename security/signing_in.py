@@ -11,8 +11,8 @@ from __future__ import annotations
 from clock import now
 from models import PendingLogin, SecurityEvent, User, UserSession
 from security import events
-from security.accounts import DuplicateAccount, add_account, counter_key, find_user
-from security.attempts import CODE, PASSWORD, SECOND_FACTOR
+from security.accounts import DuplicateAccount, add_account, find_user
+from security.attempts import CODE, PASSWORD, RECOVERY_SECOND_FACTOR, SECOND_FACTOR
 from security.backup_codes import (
     Redemption,
     derive_code,
@@ -42,6 +42,7 @@ from security.sessions import (
     start_session,
 )
 from security.totp import accept_code
+from security.trusted_devices import trust_this_device
 from security.two_factor import LOGIN, RECOVERY
 
 LOGIN_FAILED = "The username or password is incorrect. Check them and try again."
@@ -55,11 +56,14 @@ FIRST_CODE_GONE = "Your first backup code was used meanwhile. Start again."
 PENDING_GONE = "That took too long, or it started elsewhere. Log in again."
 
 
-def _start(ctx: Context, user: User, must_change_password: bool = False) -> Started:
+def start_browser_session(ctx: Context, user: User, must_change_password: bool = False) -> Started:
+    """A new server-side session for this browser, which is now a trusted device of the
+    account (a new device token when it had none for it)."""
     row, token = start_session(
         ctx.db, user.id, ctx.client.ip, ctx.client.user_agent, must_change_password
     )
-    return Started(user=user, token=token, row=row)
+    device_token = trust_this_device(ctx.db, user.id, ctx.client.device_tokens)
+    return Started(user=user, token=token, row=row, device_token=device_token)
 
 
 def register_account(
@@ -90,7 +94,7 @@ def sign_up(
     except DuplicateAccount:
         return Refused(Reason.TAKEN, TAKEN)
     events.record_event(ctx, user.id, events.SIGNED_UP)
-    started = _start(ctx, user)
+    started = start_browser_session(ctx, user)
     events.record_event(ctx, user.id, events.LOGGED_IN)
     ctx.db.commit()
     return SignedIn(session=started)
@@ -99,7 +103,7 @@ def sign_up(
 def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSecondFactor | Refused:
     """Counter first, then exactly one bcrypt check whether or not the account exists."""
     user = find_user(ctx.db, identifier)
-    attempt = begin_attempt(ctx, PASSWORD, "log-in", user, counter_key(user, identifier))
+    attempt = begin_attempt(ctx, PASSWORD, "log-in", user, identifier)
     if isinstance(attempt, Refused):
         return attempt
     stored_hash = user.password_hash if user is not None else None
@@ -114,7 +118,7 @@ def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSeco
         ctx.db.commit()
         return NeedsSecondFactor(pending_token=token)
     failures_before = attempt.succeed()
-    started = _start(ctx, user)
+    started = start_browser_session(ctx, user)
     events.record_event(ctx, user.id, events.LOGGED_IN)
     ctx.db.commit()
     return SignedIn(session=started, failures_before=failures_before)
@@ -144,7 +148,7 @@ def _recovered(
 ) -> Recovered:
     """Every session of the account ends, a new one starts that must set a new password first."""
     end_other_sessions(ctx.db, user.id, keep_session_id=None)
-    started = _start(ctx, user, must_change_password=True)
+    started = start_browser_session(ctx, user, must_change_password=True)
     events.record_event(ctx, user.id, events.RECOVERED)
     _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
     ctx.db.commit()
@@ -161,7 +165,7 @@ def recover_with_backup_code(
     """Forgot password? with one backup code (already normalised) for the account named by
     `identifier`: one derivation, one conditional UPDATE."""
     user = find_user(ctx.db, identifier)
-    attempt = begin_attempt(ctx, CODE, "backup code", user, counter_key(user, identifier))
+    attempt = begin_attempt(ctx, CODE, "backup code", user, identifier)
     if isinstance(attempt, Refused):
         return attempt
     if user is not None and user.totp_secret:
@@ -226,7 +230,7 @@ def _second_factor_passed(
         spent = [(only, _record_code_use(ctx, user, only)) for only in (first, second) if only]
     if pending.purpose == RECOVERY:
         return _recovered(ctx, user, failures_before, spent)
-    started = _start(ctx, user)
+    started = start_browser_session(ctx, user)
     events.record_event(ctx, user.id, events.LOGGED_IN, f"with {method}")
     if spent:
         _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
@@ -245,7 +249,8 @@ def _open_second_factor(
     user = ctx.db.get(User, pending.user_id)
     if user is None:
         return Refused(Reason.GONE, PENDING_GONE)
-    attempt = begin_attempt(ctx, SECOND_FACTOR, what, user)
+    kind = RECOVERY_SECOND_FACTOR if pending.purpose == RECOVERY else SECOND_FACTOR
+    attempt = begin_attempt(ctx, kind, what, user)
     if isinstance(attempt, Refused):
         return attempt
     return user, attempt

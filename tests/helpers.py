@@ -16,7 +16,7 @@ import clock
 from blueprints.context import app_context_of
 from config import normalise_database_url
 from extensions import db
-from models import User
+from models import AttemptCounter, User
 from security.backup_codes import replace_code_set
 from security.keys import KeyRing
 from security.outcomes import Refused
@@ -90,6 +90,17 @@ def count(app: Flask, model, *where) -> int:
     """How many rows of `model` (matching `where`) the database holds."""
     with app.app_context():
         return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def device_counter(app: Flask) -> AttemptCounter | None:
+    """The one trusted device's failure counter (tests with one signed-in browser)."""
+    with app.app_context():
+        counter = db.session.scalar(
+            select(AttemptCounter).where(AttemptCounter.key.startswith("device:"))
+        )
+        if counter is not None:
+            db.session.expunge(counter)
+        return counter
 
 
 def wrong_code(codes: list[str], index: int) -> str:

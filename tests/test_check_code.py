@@ -16,6 +16,7 @@ from tests.helpers import (
     Person,
     csrf_from,
     current_keys,
+    device_counter,
     give_codes,
     sheet_id_from,
     snapshot,
@@ -174,12 +175,13 @@ def test_wrong_shapes_get_a_message_and_are_not_counted(
     assert snapshot(app) == before
 
 
-def test_checks_share_the_account_limit_with_recovery(app, person, user, user_codes, frozen_clock):
-    """Checklist 23: wrong checks count like wrong codes anywhere; then even a valid one waits.
-
-    After 5 wrong checks the next check, of a valid code, is refused without any hashing, and
-    code entry on "Forgot password?" is throttled too. Nothing is spent.
-    """
+def test_checks_share_the_devices_budget_with_its_log_in(
+    app, person, user, user_codes, frozen_clock
+):
+    """Checklist 23: a signed-in session gets no separate budget. Wrong checks count on this
+    browser's own password budget, the one its log-in uses: after 5 the next check, of a valid
+    code, waits without any hashing, and so does this browser's log-in. Strangers' counters
+    and "Forgot password?" elsewhere are untouched. Nothing is spent."""
     person.login()
     for index in range(5):
         assert NOT_VALID in check(person, wrong_code(user_codes, index)).get_data(as_text=True)
@@ -190,24 +192,25 @@ def test_checks_share_the_account_limit_with_recovery(app, person, user, user_co
         html = check(person, user_codes[0]).get_data(as_text=True)
     assert THROTTLED in html and "valid and unused" not in html
     assert hashpw.call_count == 0 and checkpw.call_count == 0
+    assert device_counter(app).password_failures == 5
     with app.app_context():
-        counter = db.session.get(AttemptCounter, f"user:{user}")
-    assert counter.code_failures == 5 and counter.password_failures == 0
-    locked_out = Person(app.test_client())
-    locked_out.start_recovery("alice")
-    assert THROTTLED in locked_out.enter_code(user_codes[0]).get_data(as_text=True)
-    assert unused_numbers(app, user) == list(range(1, 11))
+        # Its first log-in, before the browser was trusted, counted here and was cleared.
+        assert db.session.get(AttemptCounter, f"user:{user}").failures == 0
+    person.logout()
+    assert THROTTLED in person.login().get_data(as_text=True)
+    elsewhere = Person(app.test_client())
+    elsewhere.start_recovery("alice")
+    assert elsewhere.enter_code(user_codes[0]).location == "/accounts/password/new/"
+    assert unused_numbers(app, user) == list(range(2, 11))
 
 
 def test_a_valid_check_clears_the_counter(app, logged_in, user, user_codes):
     for index in range(3):
         check(logged_in, wrong_code(user_codes, index))
-    with app.app_context():
-        assert db.session.get(AttemptCounter, f"user:{user}").failures == 3
+    assert device_counter(app).failures == 3
     assert "valid and unused" in check(logged_in, user_codes[1]).get_data(as_text=True)
-    with app.app_context():
-        counter = db.session.get(AttemptCounter, f"user:{user}")
-    assert counter.failures == 0 and counter.code_failures == 0
+    counter = device_counter(app)
+    assert counter.failures == 0 and counter.password_failures == 0
 
 
 def test_the_sheet_and_the_download_say_where_to_check_them(app, logged_in):

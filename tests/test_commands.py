@@ -7,7 +7,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from extensions import db
-from models import AttemptCounter, BackupCodeSet, CodeSheet, PendingLogin, User, UserSession
+from models import (
+    AttemptCounter,
+    BackupCodeSet,
+    CodeSheet,
+    PendingLogin,
+    TrustedDevice,
+    User,
+    UserSession,
+)
 from security.attempts import unknown_name_key
 from tests.helpers import Person, give_codes, make_user, user_by_name
 
@@ -147,12 +155,23 @@ def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
                 created_at=start - 31 * minutes,
             )
         )
+        db.session.add_all(
+            [
+                TrustedDevice(
+                    id="a" * 64, user_id=user_id, last_used_at=start - 366 * 24 * 60 * minutes
+                ),
+                TrustedDevice(
+                    id="b" * 64, user_id=user_id, last_used_at=start - 364 * 24 * 60 * minutes
+                ),
+            ]
+        )
         db.session.commit()
 
     result = runner.invoke(args=["prune"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
-        "Removed: 2 sessions, 1 pending log-ins, 1 unsaved code sheets, 1 counters of unknown names"
+        "Removed: 2 sessions, 1 pending log-ins, 1 unsaved code sheets, "
+        "1 devices unused for a year, 1 counters of unknown names"
     )
     with app.app_context():
         assert set(db.session.scalars(select(UserSession.id))) == {"live"}
@@ -165,7 +184,8 @@ def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
         }
     again = runner.invoke(args=["prune"])
     assert again.output.strip() == (
-        "Removed: 0 sessions, 0 pending log-ins, 0 unsaved code sheets, 0 counters of unknown names"
+        "Removed: 0 sessions, 0 pending log-ins, 0 unsaved code sheets, "
+        "0 devices unused for a year, 0 counters of unknown names"
     )
 
 

@@ -56,8 +56,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class Browser:
     """Keeps its own cookies; returns (status, location, body) and never follows redirects."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, headers: dict[str, str] | None = None) -> None:
         self.base = base
+        # Sent with every request (an X-Forwarded-For address behind a trusted proxy, say).
+        self.headers = headers or {}
         self.jar = CookieJar()
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
@@ -71,11 +73,14 @@ class Browser:
             return error.code, error.headers.get("Location", ""), error.read().decode()
 
     def get(self, path: str) -> tuple[int, str, str]:
-        return self._open(urllib.request.Request(self.base + path))
+        return self._open(urllib.request.Request(self.base + path, headers=self.headers))
 
     def post(self, path: str, data: dict) -> tuple[int, str, str]:
         body = urllib.parse.urlencode(data).encode()
-        return self._open(urllib.request.Request(self.base + path, data=body, method="POST"))
+        request = urllib.request.Request(
+            self.base + path, data=body, method="POST", headers=self.headers
+        )
+        return self._open(request)
 
     def token(self, path: str) -> str:
         return csrf_from(self.get(path)[2])
