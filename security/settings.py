@@ -176,10 +176,10 @@ def check_saved_code(ctx: Context, user: User, password: str, code: str) -> Code
     """Tell the owner which set `code` (normalised) belongs to: an unused code of the current
     set, or of a new sheet not yet in use. It is never spent.
 
-    The whole check is one attempt of the `code` kind, reserved before any hashing, so it
-    shares the account's limit with every other code entry. The password is checked under that
-    same reservation and does not clear the counter on its own: otherwise knowing the password
-    would reset the count between guesses. Only a valid code clears it, like any success.
+    The whole check is one attempt of the password kind on this browser's counter, reserved
+    before any hashing: signed-in checks share the device's budget with its log-in. The password
+    is checked under that same reservation and does not clear the counter on its own: otherwise
+    knowing the password would reset the count between guesses. Only a valid code clears it.
     """
     attempt = begin_attempt(ctx, PASSWORD, "check a saved code", user)
     if isinstance(attempt, Refused):
