@@ -26,10 +26,12 @@ class Attempt:
     back-off are refused without hashing.
     """
 
-    def __init__(self, ctx: Context, user: User | None, key: str) -> None:
+    def __init__(self, ctx: Context, user: User | None, key: str, also: str | None = None):
         self.ctx = ctx
         self.user = user
         self.key = key
+        # The typed name's counter, reserved too for an untrusted client of an account.
+        self.also = also
 
     def fail(self, event_kind: str, message: str, reason: Reason = Reason.WRONG_SECRET) -> Refused:
         """Undo whatever the check wrote, record the wrong secret, commit. An unknown name gets
@@ -50,12 +52,16 @@ class Attempt:
         use case takes the account row before the counter row (security/accounts.py)."""
         if self.user is not None:
             lock_account(self.ctx.db, self.user.id)
+        if self.also is not None:
+            clear_failures(self.ctx.db, self.also, attempts)
         return clear_failures(self.ctx.db, self.key, attempts)
 
     def first_factor_passed(self) -> None:
         """A right password that still needs a second factor: the password's own delay and cap
         start again, the second factor's do not (not committed)."""
-        clear_password_failures(self.ctx.db, self.key)
+        for key in (self.key, self.also):
+            if key is not None:
+                clear_password_failures(self.ctx.db, key)
 
 
 def counter_key(ctx: Context, user: User | None, identifier: str = "") -> str:
@@ -69,13 +75,40 @@ def counter_key(ctx: Context, user: User | None, identifier: str = "") -> str:
 
 
 def begin_attempt(
-    ctx: Context, kind: str, where: str, user: User | None, identifier: str = ""
+    ctx: Context,
+    kind: str,
+    where: str,
+    user: User | None,
+    identifier: str = "",
+    looks_wrong: str = "",
 ) -> Attempt | Refused:
     """Reserve one attempt of `kind` on the counter `counter_key` picks; a Refused if it says
-    wait or closed. `identifier` is the typed name, for a name that matches no account."""
+    wait or closed.
+
+    With a typed `identifier` (log-in, "Forgot password?"), an untrusted client of an account
+    also reserves on the typed name's counter, the only one whose wait it is shown: when the
+    account's counter refuses but the typed name's does not, the refusal reads `looks_wrong`,
+    the page of a wrong secret. So trying another name of the same account after a wait shows
+    exactly what an unknown name of the same shape shows, and aliases stay unlinked.
+    """
     key = counter_key(ctx, user, identifier)
+    also = None
+    if identifier and user is not None and key == account_key(user.id):
+        also = unknown_name_key(normalise_identifier(identifier))
+        name_throttled = reserve_attempt(ctx.db, also, kind, ctx.limits)
+        if name_throttled is not None:
+            return _throttled(ctx, user, where, name_throttled.message)
     throttled = reserve_attempt(ctx.db, key, kind, ctx.limits)
     if throttled is None:
-        return Attempt(ctx, user, key)
+        return Attempt(ctx, user, key, also)
+    if also is not None:
+        events.log_event(
+            events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip
+        )
+        return Refused(Reason.WRONG_SECRET, looks_wrong or throttled.message)
+    return _throttled(ctx, user, where, throttled.message)
+
+
+def _throttled(ctx: Context, user: User | None, where: str, message: str) -> Refused:
     events.log_event(events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip)
-    return Refused(Reason.THROTTLED, throttled.message)
+    return Refused(Reason.THROTTLED, message)

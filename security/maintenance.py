@@ -16,7 +16,12 @@ from models import (
     UserSession,
 )
 from security.accounts import find_user
-from security.attempts import account_key, clear_failures, prune_unknown_name_counters
+from security.attempts import (
+    account_key,
+    clear_failures,
+    prune_unknown_name_counters,
+    unknown_name_key,
+)
 from security.code_sheets import prune_sheets
 from security.context import Context
 from security.outcomes import Reason, Refused
@@ -32,6 +37,10 @@ def unlock_account(ctx: Context, identifier: str) -> User | Refused:
     if user is None:
         return Refused(Reason.GONE, f"No account matches {identifier!r}.")
     clear_failures(ctx.db, account_key(user.id))
+    # And the counters of the names it is typed by (security/guard.py: the visible wait).
+    for name in (user.username, user.email, user.phone):
+        if name:
+            clear_failures(ctx.db, unknown_name_key(name))
     ctx.db.commit()
     return user
 

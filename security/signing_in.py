@@ -103,7 +103,7 @@ def sign_up(
 def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSecondFactor | Refused:
     """Counter first, then exactly one bcrypt check whether or not the account exists."""
     user = find_user(ctx.db, identifier)
-    attempt = begin_attempt(ctx, PASSWORD, "log-in", user, identifier)
+    attempt = begin_attempt(ctx, PASSWORD, "log-in", user, identifier, looks_wrong=LOGIN_FAILED)
     if isinstance(attempt, Refused):
         return attempt
     stored_hash = user.password_hash if user is not None else None
@@ -165,7 +165,7 @@ def recover_with_backup_code(
     """Forgot password? with one backup code (already normalised) for the account named by
     `identifier`: one derivation, one conditional UPDATE."""
     user = find_user(ctx.db, identifier)
-    attempt = begin_attempt(ctx, CODE, "backup code", user, identifier)
+    attempt = begin_attempt(ctx, CODE, "backup code", user, identifier, looks_wrong=CODE_FAILED)
     if isinstance(attempt, Refused):
         return attempt
     if user is not None and user.totp_secret:

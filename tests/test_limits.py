@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from unittest import mock
 
 import bcrypt
 import pytest
+from sqlalchemy import select
 
 from extensions import db
 from models import AttemptCounter, BackupCode, SecurityEvent
-from security.attempts import Limits
+from security.attempts import Limits, unknown_name_key
 from tests.helpers import PASSWORD, Person, count, csrf_from, make_user, wrong_code
 
 THROTTLED = "Too many failed attempts"
@@ -61,8 +63,11 @@ def test_back_off_lets_the_owner_in_after_waiting(app, person, user, user_codes,
 
 
 def seed_counter(app, user_id: int, **values) -> None:
+    """The account's counter of untrusted clients, and the counter of the typed name "alice",
+    as strangers typing "alice" leave them."""
     with app.app_context():
         db.session.add(AttemptCounter(key=f"user:{user_id}", **values))
+        db.session.add(AttemptCounter(key=unknown_name_key("alice"), **values))
         db.session.commit()
 
 
@@ -126,14 +131,39 @@ def test_a_fresh_client_for_every_guess_still_counts(app, user, user_codes, froz
 def test_every_spelling_of_the_name_shares_one_counter(
     app, user, user_codes, frozen_clock, spelling
 ):
-    """Checklist 28."""
+    """Checklist 28: every name of the account counts on its one counter; after 5 failures the
+    next code is not evaluated, whichever spelling. Only a spelling of the same typed name shows
+    the wait; another name of the account (its email) shows the wrong-code page, exactly as an
+    unknown email would, so aliases are not linked."""
     for index in range(5):
         attacker = Person(app.test_client())
         attacker.start_recovery("alice" if index % 2 else spelling)
         attacker.enter_code(wrong_code(user_codes, index))
     attacker = Person(app.test_client())
     attacker.start_recovery(spelling)
-    assert THROTTLED in attacker.enter_code(user_codes[0]).get_data(as_text=True)
+    with mock.patch.object(bcrypt, "hashpw", wraps=bcrypt.hashpw) as hashpw:
+        body = attacker.enter_code(user_codes[0]).get_data(as_text=True)
+    assert hashpw.call_count == 0
+    with app.app_context():
+        assert db.session.scalar(select(BackupCode.used_at).where(BackupCode.number == 1)) is None
+    if "@" in spelling:
+        assert THROTTLED not in body and "That code did not work" in body
+    else:
+        assert THROTTLED in body
+
+
+def test_a_throttled_alias_looks_like_an_unknown_name(app, user, frozen_clock):
+    """The alias probe: after 5 wrong passwords on the username, the account's email and an
+    unknown email of the same shape get the same page."""
+    attacker = Person(app.test_client())
+    for n in range(5):
+        attacker.login("alice", f"wrong {n}")
+    pages = []
+    for email in ("alice@example.com", "nobody@example.com"):
+        body = Person(app.test_client()).login(email, "a guess").get_data(as_text=True)
+        pages.append(re.sub(r'value="[^"]*"', "", body))
+    assert pages[0] == pages[1]
+    assert "The username or password is incorrect" in pages[0] and THROTTLED not in pages[0]
 
 
 def test_unknown_names_are_throttled_the_same_way(app, frozen_clock):
