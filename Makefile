@@ -31,6 +31,7 @@ run: install
 	$(BIN)/flask --app app init-db
 	$(BIN)/flask --app app demo
 	@echo "Sparekey is at http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo "Mail it would send is saved under instance/mail/ and shown at http://$(HOST):$(PORT)/dev/mailbox/"
 	@$(BIN)/python -m serve_dev --host $(HOST) --port $(PORT)
 
 # gunicorn with gunicorn.conf.py: WEB_CONCURRENCY workers (default 2 x CPUs + 1, capped), bound to

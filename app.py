@@ -28,7 +28,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from blueprints.browser import PENDING_KEY, forget_pending
 from blueprints.context import install, request_context
 from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key
-from extensions import csrf, db, limiter, login_manager, migrate
+from extensions import csrf, db, limiter, login_manager, mail, migrate
 from models import SecurityEvent
 from security.attempts import limits_from_config
 from security.context import Context
@@ -103,6 +103,8 @@ def configure(app: Flask, overrides: dict) -> None:
             pending_login_seconds=int(app.config["PENDING_LOGIN_SECONDS"]),
         ),
     )
+    if app.config.get("MAIL_SERVER") and "MAIL_BACKEND" not in overrides:
+        app.config["MAIL_BACKEND"] = "smtp"
     # The signed cookie lives no longer than the server-side session behind it.
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]
     logging.getLogger("sparekey.security").setLevel(logging.INFO)
@@ -126,6 +128,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    mail.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to see that page."
@@ -152,6 +155,11 @@ def register_blueprints(app: Flask) -> None:
     from blueprints.profile import bp as profile_bp
     from blueprints.settings import bp as settings_bp
     from blueprints.tour import bp as tour_bp
+
+    if app.config["SPAREKEY_ENV"] == "development":
+        from blueprints.mailbox import bp as mailbox_bp
+
+        app.register_blueprint(mailbox_bp)
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(health_bp)

@@ -117,6 +117,17 @@ class Config:
     # Unset, the address the sheet was asked on is printed (set it in production).
     SITE_URL: str | None = None
 
+    # Mail to the owner (Flask-Mailman). Without MAIL_SERVER: files under instance/mail/ in
+    # development (listed at /dev/mailbox/), kept in memory in tests, not sent in production.
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "Sparekey <no-reply@localhost>"
+    MAIL_BACKEND = "dummy"
+
     DEMO_USERNAME = "demo"
     # bandit B105: the public demo login, printed by make run.
     DEMO_PASSWORD = "correct horse battery"  # nosec B105
@@ -131,6 +142,10 @@ class Config:
             "TOTP_ENCRYPTION_KEY",
             "RATELIMIT_STORAGE_URI",
             "SITE_URL",
+            "MAIL_SERVER",
+            "MAIL_USERNAME",
+            "MAIL_PASSWORD",
+            "MAIL_DEFAULT_SENDER",
         ):
             if os.environ.get(name):
                 values[name] = os.environ[name]
@@ -145,9 +160,13 @@ class Config:
             "FAILURES_BEFORE_BACKOFF",
             "BACKOFF_CAP_SECONDS",
             "MAX_CONSECUTIVE_FAILURES",
+            "MAIL_PORT",
         ):
             if os.environ.get(name):
                 values[name] = _env_int(name, 0)
+        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+            if os.environ.get(name):
+                values[name] = os.environ[name].lower() in ("1", "true", "yes")
         if os.environ.get("SESSION_COOKIE_SECURE"):
             values["SESSION_COOKIE_SECURE"] = os.environ["SESSION_COOKIE_SECURE"].lower() in (
                 "1",
@@ -158,7 +177,8 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    pass
+    MAIL_BACKEND = "file"
+    MAIL_FILE_PATH = str(INSTANCE_DIR / "mail")
 
 
 class TestConfig(Config):
@@ -169,6 +189,7 @@ class TestConfig(Config):
     PASSWORD_BCRYPT_COST = 4
     BACKUP_CODE_BCRYPT_COST = 4
     RATELIMIT_ENABLED = False
+    MAIL_BACKEND = "locmem"
 
 
 class ProductionConfig(Config):

@@ -3,6 +3,7 @@
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
+from flask_mailman import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -27,6 +28,7 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 migrate = Migrate()
 csrf = CSRFProtect()
+mail = Mail()
 # Per-address limits count `request.remote_addr` (set from X-Forwarded-For only through the
 # TRUSTED_PROXIES fix-up).
 limiter = Limiter(key_func=get_remote_address)

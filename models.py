@@ -26,6 +26,8 @@ class User(UserMixin, Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(30), unique=True)
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    # Mail goes only to a verified address (a link sent to it was followed).
+    email_verified_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     password_hash: Mapped[str] = mapped_column(String(60))
     # Authenticator app (TOTP): secrets are Fernet tokens; the pending one awaits its first code.

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask import Flask, current_app, request
+from flask_mailman import EmailMessage
 
 from blueprints.browser import device_tokens
 from security.context import Client, Context
+from security.notices import Outbox
 
 EXTENSION = "sparekey"
 
@@ -30,6 +32,20 @@ def request_client() -> Client:
     return Client.of(request.remote_addr, request.headers.get("User-Agent"), device_tokens())
 
 
+class FlaskMailer:
+    """The domain's Mailer, sent through Flask-Mailman (SMTP, or files in development)."""
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        EmailMessage(subject=subject, body=body, to=[to]).send()
+
+
+def site_address() -> str:
+    """The site's address for sheets and mailed links: SITE_URL, else this request's host."""
+    return current_app.config.get("SITE_URL") or request.host_url.rstrip("/")
+
+
 def request_context() -> Context:
-    """The Context of this request: the app's keys and limits, this request's client."""
-    return replace(app_context_of(current_app), client=request_client())
+    """The Context of this request: the app's keys and limits, this request's client, and mail
+    to the owner."""
+    outbox = Outbox(mailer=FlaskMailer(), site=site_address())
+    return replace(app_context_of(current_app), client=request_client(), outbox=outbox)

@@ -6,12 +6,13 @@ their own. Nothing here reads a request: the client's address and user agent arr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
 from security.attempts import Limits
 from security.keys import KeyRing
+from security.notices import Outbox
 from security.sessions import Timeouts
 
 MAX_IP_LENGTH = 45
@@ -48,3 +49,5 @@ class Context:
     client: Client = Client()
     # How long the half-logged-in state between password and second factor lives.
     pending_login_seconds: int = 5 * 60
+    # Mail to the owner, and the site's address for its links.
+    outbox: Outbox = field(default_factory=Outbox)

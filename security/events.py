@@ -36,6 +36,7 @@ CODES_IN_USE = "backup_codes_in_use"
 CODES_SAVED = "backup_codes_saved"
 OLD_CODES_VOIDED = "old_backup_codes_voided"
 SHEET_CHECK_FAILED = "new_sheet_code_failed"
+EMAIL_VERIFIED = "email_verified"
 
 DESCRIPTIONS = {
     SIGNED_UP: "Account created",
@@ -60,6 +61,7 @@ DESCRIPTIONS = {
     CODES_SAVED: "Backup code sheet saved",
     OLD_CODES_VOIDED: "Old backup codes voided early; the new ones are in use",
     SHEET_CHECK_FAILED: "Wrong code typed back from a new sheet",
+    EMAIL_VERIFIED: "Email address confirmed",
 }
 
 

@@ -19,6 +19,8 @@ class KeyRing:
     # Fernet key (urlsafe base64 of 32 bytes) that encrypts what must be read back: the
     # authenticator-app secrets, and a new sheet's codes while it is being saved.
     encryption_key: bytes = b""
+    # Signs the links mailed to the owner (verify an address); derived from SECRET_KEY.
+    link_key: bytes = b""
 
 
 def keyring_from_config(config: dict) -> KeyRing:
@@ -35,7 +37,11 @@ def keyring_from_config(config: dict) -> KeyRing:
             config["SECRET_KEY"].encode(), b"sparekey totp key v1", hashlib.sha256
         ).digest()
         encryption_key = base64.urlsafe_b64encode(derived)
+    link_key = hmac.new(
+        config["SECRET_KEY"].encode(), b"sparekey links v1", hashlib.sha256
+    ).digest()
     return KeyRing(
+        link_key=link_key,
         pepper=pepper,
         password_cost=int(config["PASSWORD_BCRYPT_COST"]),
         code_cost=int(config["BACKUP_CODE_BCRYPT_COST"]),

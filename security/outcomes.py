@@ -40,6 +40,8 @@ class Started:
     row: UserSession
     # A new device-cookie token, when this browser was not yet a trusted device of the account.
     device_token: str | None = None
+    # The account had other trusted devices before this one: the owner is told.
+    new_device: bool = False
 
 
 @dataclass(frozen=True)

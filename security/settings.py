@@ -32,6 +32,13 @@ from security.code_sheets import (
 )
 from security.context import Context
 from security.guard import Attempt, begin_attempt
+from security.notices import (
+    APP_OFF,
+    APP_ON,
+    CODES_IN_USE,
+    PASSWORD_CHANGED,
+    tell_owner,
+)
 from security.outcomes import (
     AppTurnedOn,
     CodeIsValid,
@@ -147,6 +154,8 @@ def save_sheet(
         events.record_event(ctx, user.id, events.CODES_SAVED, f"set {public_id}")
     remove_sheet(ctx.db, sheet)
     ctx.db.commit()
+    if old_voided:
+        tell_owner(ctx, user, CODES_IN_USE, f"set {public_id}")
     return CodesSaved(public_id=public_id, old_voided=old_voided)
 
 
@@ -168,6 +177,9 @@ def void_old_codes(
     if not sheet.in_use:
         put_in_use(ctx.db, user.id, sheet)
         events.record_event(ctx, user.id, events.OLD_CODES_VOIDED, f"set {public_id} in use")
+        ctx.db.commit()
+        tell_owner(ctx, user, CODES_IN_USE, f"set {public_id}, the old one voided early")
+        return Done()
     ctx.db.commit()
     return Done()
 
@@ -234,6 +246,7 @@ def change_password(
     attempt.succeed()
     ended = _set_password(ctx, user, row, new_password)
     ctx.db.commit()
+    tell_owner(ctx, user, PASSWORD_CHANGED)
     return PasswordChanged(sessions_ended=ended)
 
 
@@ -244,6 +257,7 @@ def set_new_password(
     ended = _set_password(ctx, user, row, new_password)
     clear_password_change_flag(ctx.db, row.id)
     ctx.db.commit()
+    tell_owner(ctx, user, PASSWORD_CHANGED)
     return PasswordChanged(sessions_ended=ended)
 
 
@@ -270,6 +284,7 @@ def confirm_app_setup(
     if code_status(ctx.db, user.id) is None:
         first_sheet = _new_sheet(ctx, user, session_id, prepare_sheet(ctx.keys))
     ctx.db.commit()
+    tell_owner(ctx, user, APP_ON)
     return AppTurnedOn(first_sheet=first_sheet)
 
 
@@ -280,6 +295,7 @@ def turn_app_off(ctx: Context, user: User, password: str) -> Done | Refused:
     attempt.succeed()
     turn_off_app(ctx, user)
     ctx.db.commit()
+    tell_owner(ctx, user, APP_OFF)
     return Done()
 
 

@@ -22,6 +22,7 @@ from security.backup_codes import (
 )
 from security.context import Context
 from security.guard import Attempt, begin_attempt
+from security.notices import CODE_USED, NEW_DEVICE, tell_owner
 from security.outcomes import (
     CodesUsed,
     Done,
@@ -42,7 +43,7 @@ from security.sessions import (
     start_session,
 )
 from security.totp import accept_code
-from security.trusted_devices import trust_this_device
+from security.trusted_devices import has_devices, trust_this_device
 from security.two_factor import LOGIN, RECOVERY
 
 LOGIN_FAILED = "The username or password is incorrect. Check them and try again."
@@ -62,8 +63,24 @@ def start_browser_session(ctx: Context, user: User, must_change_password: bool =
     row, token = start_session(
         ctx.db, user.id, ctx.client.ip, ctx.client.user_agent, must_change_password
     )
+    had_devices = has_devices(ctx.db, user.id)
     device_token = trust_this_device(ctx.db, user.id, ctx.client.device_tokens)
-    return Started(user=user, token=token, row=row, device_token=device_token)
+    return Started(
+        user=user,
+        token=token,
+        row=row,
+        device_token=device_token,
+        new_device=device_token is not None and had_devices,
+    )
+
+
+def _told(ctx: Context, started: Started, used: CodesUsed | None = None) -> None:
+    """After the commit: mail the owner about a new device and any backup code used."""
+    if started.new_device:
+        tell_owner(ctx, started.user, NEW_DEVICE)
+    if used is not None:
+        numbers = " and ".join(f"#{n}" for n in used.numbers)
+        tell_owner(ctx, started.user, CODE_USED, f"code {numbers}, {used.codes_left} left")
 
 
 def register_account(
@@ -121,6 +138,7 @@ def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSeco
     started = start_browser_session(ctx, user)
     events.record_event(ctx, user.id, events.LOGGED_IN)
     ctx.db.commit()
+    _told(ctx, started)
     return SignedIn(session=started, failures_before=failures_before)
 
 
@@ -152,11 +170,9 @@ def _recovered(
     events.record_event(ctx, user.id, events.RECOVERED)
     _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
     ctx.db.commit()
-    return Recovered(
-        session=started,
-        failures_before=failures_before,
-        codes_used=_codes_used(*(redemption for redemption, _ in spent)),
-    )
+    used = _codes_used(*(redemption for redemption, _ in spent))
+    _told(ctx, started, used)
+    return Recovered(session=started, failures_before=failures_before, codes_used=used)
 
 
 def recover_with_backup_code(
@@ -235,11 +251,9 @@ def _second_factor_passed(
     if spent:
         _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
     ctx.db.commit()
-    return SignedIn(
-        session=started,
-        failures_before=failures_before,
-        codes_used=_codes_used(*(r for r, _ in spent)) if spent else None,
-    )
+    used = _codes_used(*(r for r, _ in spent)) if spent else None
+    _told(ctx, started, used)
+    return SignedIn(session=started, failures_before=failures_before, codes_used=used)
 
 
 def _open_second_factor(

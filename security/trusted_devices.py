@@ -59,6 +59,13 @@ def trust_this_device(db_session: Session, user_id: int, tokens: tuple[str, ...]
     return token
 
 
+def has_devices(db_session: Session, user_id: int) -> bool:
+    return (
+        db_session.scalar(select(TrustedDevice.id).where(TrustedDevice.user_id == user_id).limit(1))
+        is not None
+    )
+
+
 def prune_devices(db_session: Session) -> int:
     """Delete devices not used for a year: their cookies have expired too."""
     cutoff = now() - DEVICE_LIFETIME

@@ -98,3 +98,7 @@ class CheckCodeForm(BackupCodeForm):
 
 class DismissForm(FlaskForm):
     submit = SubmitField("Got it, that was me")
+
+
+class EmailForm(FlaskForm):
+    """Send a confirmation link, or confirm with one: the CSRF token is the whole form."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -16,7 +15,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from blueprints.browser import enter
-from blueprints.context import request_context
+from blueprints.context import request_context, site_address
 from blueprints.navigation import no_referrer, path_of, safe_next
 from blueprints.settings import bp
 from blueprints.settings.forms import (
@@ -26,6 +25,7 @@ from blueprints.settings.forms import (
     ConfirmPasswordForm,
     DismissForm,
     DownloadCodesForm,
+    EmailForm,
     EndOtherSessionsForm,
     EndSessionForm,
     SaveSheetForm,
@@ -39,6 +39,7 @@ from extensions import db, limiter
 from security import events
 from security.backup_codes import code_status
 from security.code_sheets import Sheet
+from security.email_address import send_verification, verify_email
 from security.outcomes import (
     AppTurnedOn,
     CodeIsValid,
@@ -130,11 +131,6 @@ def _this_sheet() -> Sheet | None:
 def _no_sheet():
     flash(SHEET_GONE, "info")
     return redirect(url_for("settings.backup_codes"))
-
-
-def site_address() -> str:
-    """Where a sheet found in a drawer says to use it: SITE_URL, else this request's host."""
-    return current_app.config.get("SITE_URL") or request.host_url.rstrip("/")
 
 
 def _sheet_text(sheet: Sheet, line_end: str) -> str:
@@ -419,3 +415,33 @@ def secure_account_page():
         case Refused(message=message):
             field.errors.append(message)
     return render_template("settings/secure.html", with_password=with_password, with_code=with_code)
+
+
+@bp.route("/security/email/", methods=["GET", "POST"])
+@limiter.limit("5/minute", methods=["POST"])
+def email():
+    """The account's address, and a link mailed to confirm it."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        match send_verification(request_context(), current_user):
+            case Done():
+                flash(f"We sent a link to {current_user.email}. It works for 24 hours.", "success")
+            case Refused(message=message):
+                flash(message, "error")
+        return redirect(url_for("settings.email"))
+    return render_template("settings/email.html", form=form)
+
+
+@bp.route("/security/email/verify/<token>", methods=["GET", "POST"])
+@no_referrer
+def email_verify(token: str):
+    """The mailed link: a page with one button, so that following a link changes nothing."""
+    form = EmailForm()
+    if form.validate_on_submit():
+        match verify_email(request_context(), current_user, token[:500]):
+            case Done():
+                flash("Your email address is confirmed.", "success")
+            case Refused(message=message):
+                flash(message, "error")
+        return redirect(url_for("settings.email"))
+    return render_template("settings/email_verify.html", form=form)

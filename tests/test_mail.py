@@ -1,0 +1,117 @@
+"""Mail to the owner, through a real SMTP server: a confirmed address gets a notice of every code
+used, password change, app on or off, new codes in use and new device; never a secret in it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from extensions import db
+from models import User
+from tests.helpers import PASSWORD, Person, give_codes, make_user
+from tools.smtp import Inbox, smtp_server
+
+EMAIL = "alice@example.com"
+SITE = "https://sparekey.example"
+
+
+@pytest.fixture
+def mailed(app_factory):
+    """An app that sends over SMTP to a test server; yields (app, inbox)."""
+    with smtp_server() as (inbox, port):
+        app = app_factory("mail.db", MAIL_SERVER="127.0.0.1", MAIL_PORT=port, SITE_URL=SITE)
+        yield app, inbox
+
+
+def confirm_address(person: Person, inbox: Inbox) -> None:
+    person.submit("/settings/security/email/", {})
+    link = re.search(
+        r"https://sparekey\.example(/settings/security/email/verify/\S+)",
+        Inbox.body(inbox.to(EMAIL)[-1]),
+    )
+    assert link, inbox.messages
+    page = link.group(1)
+    assert "Confirm this address" in person.client.get(page).get_data(as_text=True)
+    person.submit(page, {})
+
+
+def secrets_absent(inbox: Inbox, secrets: list[str]) -> None:
+    for message in inbox.messages:
+        text = str(message["Subject"]) + Inbox.body(message)
+        for secret in secrets:
+            assert secret not in text and f"{secret[:4]} {secret[4:]}" not in text
+
+
+def test_an_address_gets_nothing_until_it_is_confirmed(mailed):
+    app, inbox = mailed
+    make_user(app, email=EMAIL)
+    owner = Person(app.test_client())
+    owner.login()
+    owner.submit(
+        "/settings/security/password/",
+        {
+            "current_password": PASSWORD,
+            "password": "a new long passphrase",
+            "confirm": "a new long passphrase",
+        },
+    )
+    assert inbox.messages == []
+    confirm_address(owner, inbox)
+    [link_mail] = inbox.to(EMAIL)
+    assert link_mail["Subject"] == "Confirm your email address for Sparekey"
+    with app.app_context():
+        assert db.session.scalar(select(User.email_verified_at)) is not None
+    page = owner.client.get("/settings/security/email/").get_data(as_text=True)
+    assert "Confirmed" in page
+
+
+def test_a_link_for_another_account_or_a_forged_one_changes_nothing(mailed):
+    app, inbox = mailed
+    make_user(app, email=EMAIL)
+    make_user(app, "bob", "bob's own long password", email="bob@example.com")
+    alice = Person(app.test_client())
+    alice.login()
+    alice.submit("/settings/security/email/", {})
+    link = re.search(r"(/settings/security/email/verify/\S+)", Inbox.body(inbox.messages[0]))[1]
+    bob = Person(app.test_client())
+    bob.login("bob", "bob's own long password")
+    for who, page in ((bob, link), (alice, link[:-3] + "xyz")):
+        response = who.submit(page, {}, follow_redirects=True)
+        assert "That link is not valid" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalars(select(User.email_verified_at)).all() == [None, None]
+
+
+def test_every_notice_reaches_the_owner_without_a_secret(mailed):
+    app, inbox = mailed
+    user_id = make_user(app, email=EMAIL)
+    codes = give_codes(app, user_id)
+    owner = Person(app.test_client())
+    owner.login()
+    confirm_address(owner, inbox)
+    new_password = "a new long passphrase"
+    owner.submit(
+        "/settings/security/password/",
+        {"current_password": PASSWORD, "password": new_password, "confirm": new_password},
+    )
+    new_codes = owner.get_codes(new_password)
+    # A new device signs in, and a backup code is used on another.
+    Person(app.test_client()).login("alice", new_password)
+    stranger = Person(app.test_client())
+    stranger.start_recovery("alice")
+    stranger.enter_code(new_codes[0])
+    subjects = [str(m["Subject"]) for m in inbox.to(EMAIL)]
+    assert subjects == [
+        "Confirm your email address for Sparekey",
+        "Your Sparekey password was changed",
+        "New backup codes are in use on your Sparekey account",
+        "A new device signed in to your Sparekey account",
+        "A new device signed in to your Sparekey account",
+        "A backup code was used on your Sparekey account",
+    ]
+    used = Inbox.body(inbox.to(EMAIL)[-1])
+    assert "(code #1, 9 left)" in used and f"Site: {SITE}" in used and "When: " in used
+    assert "Device: " in used and "Address: 127.0.0.1" in used
+    secrets_absent(inbox, [*codes, *new_codes, PASSWORD, new_password])
