@@ -213,6 +213,15 @@ class TrustedDevice(Model):
     last_used_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class UsedLink(Model):
+    """A mailed single-use link that was followed (SHA-256 of its token): it never works again."""
+
+    __tablename__ = "used_links"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    used_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class SecurityEvent(Model):
     __tablename__ = "security_events"
 

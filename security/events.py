@@ -37,6 +37,8 @@ CODES_SAVED = "backup_codes_saved"
 OLD_CODES_VOIDED = "old_backup_codes_voided"
 SHEET_CHECK_FAILED = "new_sheet_code_failed"
 EMAIL_VERIFIED = "email_verified"
+UNLOCK_SENT = "unlock_link_sent"
+DEVICE_UNLOCKED = "device_unlocked"
 
 DESCRIPTIONS = {
     SIGNED_UP: "Account created",
@@ -62,6 +64,8 @@ DESCRIPTIONS = {
     OLD_CODES_VOIDED: "Old backup codes voided early; the new ones are in use",
     SHEET_CHECK_FAILED: "Wrong code typed back from a new sheet",
     EMAIL_VERIFIED: "Email address confirmed",
+    UNLOCK_SENT: "Unlock link mailed",
+    DEVICE_UNLOCKED: "A new browser was unlocked with a mailed link",
 }
 
 

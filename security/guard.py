@@ -7,6 +7,7 @@ from models import User
 from security import events
 from security.accounts import lock_account, normalise_identifier
 from security.attempts import (
+    Throttled,
     account_key,
     clear_failures,
     clear_password_failures,
@@ -97,7 +98,7 @@ def begin_attempt(
         also = unknown_name_key(normalise_identifier(identifier))
         name_throttled = reserve_attempt(ctx.db, also, kind, ctx.limits)
         if name_throttled is not None:
-            return _throttled(ctx, user, where, name_throttled.message)
+            return _throttled(ctx, user, where, name_throttled)
     throttled = reserve_attempt(ctx.db, key, kind, ctx.limits)
     if throttled is None:
         return Attempt(ctx, user, key, also)
@@ -106,9 +107,9 @@ def begin_attempt(
             events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip
         )
         return Refused(Reason.WRONG_SECRET, looks_wrong or throttled.message)
-    return _throttled(ctx, user, where, throttled.message)
+    return _throttled(ctx, user, where, throttled)
 
 
-def _throttled(ctx: Context, user: User | None, where: str, message: str) -> Refused:
+def _throttled(ctx: Context, user: User | None, where: str, throttled: Throttled) -> Refused:
     events.log_event(events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip)
-    return Refused(Reason.THROTTLED, message)
+    return Refused(Reason.CLOSED if throttled.locked else Reason.THROTTLED, throttled.message)

@@ -21,6 +21,8 @@ class Reason(Enum):
     TAKEN = "taken"
     NOT_CURRENT = "not current"
     GONE = "gone"
+    # A way in closed for browsers the account has not signed in with (the cap was reached).
+    CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,14 @@ class CurrentSet:
     """The set a download names is the account's current one."""
 
     status: CodeStatus
+
+
+@dataclass(frozen=True)
+class Unlocked:
+    """A mailed unlock link was followed: this browser is now a trusted device of the account."""
+
+    username: str
+    device_token: str | None
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,19 @@ never slow or close the owner's way in from it. Every way in waits on its own fa
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, timedelta
 
 import pyotp
 import pytest
 from sqlalchemy import select
 
+import clock
 from extensions import db
-from models import AttemptCounter, TrustedDevice
-from tests.helpers import PASSWORD, Person, give_codes, make_user, turn_on_app
+from models import AttemptCounter, TrustedDevice, User
+from tests.helpers import PASSWORD, Person, csrf_from, give_codes, make_user, turn_on_app
 from tools.live import Browser, running
+from tools.smtp import Inbox, smtp_server
 
 LOGIN = "/accounts/login/"
 CODE_PAGE = "/accounts/password/reset/backup-code/"
@@ -155,3 +158,62 @@ def test_guesses_after_a_recovery_code_never_close_the_owners_app_log_in(
             TWO_FACTOR, {"csrf_token": owner.token(TWO_FACTOR), "code": app_code(later)}
         )
         assert (status, location) == (302, "/")
+
+
+def test_the_owner_on_a_new_browser_gets_back_in_through_an_emailed_unlock_link(app_factory):
+    """300 wrong passwords and 300 wrong codes from 50 addresses close both ways in for
+    untrusted browsers. The owner on a new browser presses "Email me an unlock link", follows
+    the link read from a real SMTP server, and uses "Forgot password?" with a right code: no
+    operator command. The link works once; an unknown name gets the same answer and no mail."""
+    with smtp_server() as (inbox, port):
+        app = app_factory(
+            "unlock.db",
+            FAILURES_BEFORE_BACKOFF=10**6,
+            MAX_CONSECUTIVE_FAILURES=CAP,
+            TRUSTED_PROXIES=1,
+            MAIL_SERVER="127.0.0.1",
+            MAIL_PORT=port,
+            SITE_URL="https://sparekey.example",
+        )
+        user_id = make_user(app, email="alice@example.com")
+        codes = give_codes(app, user_id)
+        with app.app_context():
+            db.session.get(User, user_id).email_verified_at = clock.now()
+            db.session.commit()
+        with running(app) as base:
+            attackers = strangers(base)
+            for index in range(300):
+                attacker = attackers[index % 50]
+                form = {"identifier": "alice", "password": f"guess {index}"}
+                attacker.post(LOGIN, {"csrf_token": attacker.token(LOGIN), **form})
+            for index in range(300):
+                attacker = attackers[index % 50]
+                token = attacker.ready_to_enter_code("alice")
+                attacker.post(CODE_PAGE, {"csrf_token": token, "code": f"{index:08d}"})
+            owner = Browser(base)
+            token = owner.ready_to_enter_code("alice")
+            body = owner.post(CODE_PAGE, {"csrf_token": token, "code": codes[0]})[2]
+            assert "Too many wrong codes" in body and "Email me an unlock link" in body
+            for name in ("alice", "nobody"):
+                status, location, _ = owner.post(
+                    "/accounts/unlock/", {"csrf_token": csrf_from(body), "identifier": name}
+                )
+                assert (status, location) == (302, "/accounts/login/")
+                assert "a link is on its way there" in owner.get(LOGIN)[2]
+            [mail] = inbox.messages
+            assert mail["To"] == "alice@example.com"
+            text = Inbox.body(mail)
+            assert codes[0] not in text and PASSWORD not in text
+            link = re.search(r"https://sparekey\.example(/accounts/unlock/\S+)", text)[1]
+            page = owner.get(link)[2]
+            assert "Unlock this browser" in page
+            assert owner.post(link, {"csrf_token": csrf_from(page)})[1] == "/accounts/login/"
+            assert "This browser can sign in to alice again." in owner.get(LOGIN)[2]
+            token = owner.ready_to_enter_code("alice")
+            status, location, _ = owner.post(CODE_PAGE, {"csrf_token": token, "code": codes[0]})
+            assert (status, location) == (302, "/accounts/password/new/")
+            # Once only: a second browser with the same link gets nothing.
+            other = Browser(base)
+            page = other.get(link)[2]
+            other.post(link, {"csrf_token": csrf_from(page)})
+            assert "That link is not valid" in other.get(LOGIN)[2]

@@ -14,7 +14,14 @@ from blueprints.auth.forms import (
     SignupForm,
     TroubleForm,
 )
-from blueprints.browser import PENDING_KEY, enter, forget_pending, hold_pending, leave
+from blueprints.browser import (
+    PENDING_KEY,
+    enter,
+    forget_pending,
+    hold_pending,
+    leave,
+    remember_device,
+)
 from blueprints.context import request_context
 from blueprints.navigation import no_referrer, safe_next
 from extensions import limiter
@@ -27,6 +34,7 @@ from security.outcomes import (
     Recovered,
     Refused,
     SignedIn,
+    Unlocked,
 )
 from security.settings import set_new_password
 from security.signing_in import (
@@ -38,6 +46,7 @@ from security.signing_in import (
     recover_with_backup_code,
     sign_up,
 )
+from security.unlock import send_unlock_link, use_unlock_link
 
 RECOVERY_KEY = "recovery_identifier"
 
@@ -105,6 +114,7 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("profile.home"))
     form = LoginForm()
+    unlock_for = None
     if form.validate_on_submit():
         match log_in(request_context(), form.identifier.data, form.password.data):
             case SignedIn() as outcome:
@@ -113,9 +123,10 @@ def login():
             case NeedsSecondFactor(pending_token=token):
                 hold_pending(token)
                 return redirect(url_for("auth.two_factor"))
-            case Refused(message=message):
+            case Refused(reason=reason, message=message):
                 form.form_errors.append(message)
-    return render_template("auth/login.html", form=form)
+                unlock_for = form.identifier.data if reason == Reason.CLOSED else None
+    return render_template("auth/login.html", form=form, unlock_for=unlock_for)
 
 
 @bp.route("/logout/", methods=["POST"])
@@ -155,6 +166,7 @@ def use_backup_code():
         flash("Enter your username, email or phone number first.", "info")
         return redirect(url_for("auth.trouble"))
     form = BackupCodeForm()
+    unlock_for = None
     if form.validate_on_submit():
         match recover_with_backup_code(request_context(), identifier, form.code.data):
             case Recovered() as outcome:
@@ -162,9 +174,38 @@ def use_backup_code():
             case NeedsSecondFactor(pending_token=token):
                 hold_pending(token)
                 return redirect(url_for("auth.two_factor"))
-            case Refused(message=message):
+            case Refused(reason=reason, message=message):
                 form.code.errors.append(message)
-    return render_template("auth/backup_code.html", form=form, identifier=identifier)
+                unlock_for = identifier if reason == Reason.CLOSED else None
+    return render_template(
+        "auth/backup_code.html", form=form, identifier=identifier, unlock_for=unlock_for
+    )
+
+
+@bp.route("/unlock/", methods=["POST"])
+@limiter.limit("5/minute")
+def unlock():
+    """Email me an unlock link: the same answer whether or not the name has an account."""
+    identifier = (request.form.get("identifier") or "").strip()[:MAX_IDENTIFIER_LENGTH]
+    flash(send_unlock_link(request_context(), identifier), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/unlock/<token>", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+@no_referrer
+def unlock_browser(token: str):
+    """The mailed link shows one button, so that merely following it changes nothing."""
+    if request.method == "GET":
+        return render_template("auth/unlock.html")
+    match use_unlock_link(request_context(), token[:500]):
+        case Unlocked(username=username, device_token=device_token):
+            if device_token is not None:
+                remember_device(device_token)
+            flash(f"This browser can sign in to {username} again.", "success")
+        case Refused(message=message):
+            flash(message, "error")
+    return redirect(url_for("auth.login"))
 
 
 def _second_factor_page(form_class, finish, template: str):
