@@ -182,6 +182,15 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
     return Throttled(retry_after_seconds=1, locked=False, kind=kind)
 
 
+def failures_of(db_session: Session, key: str, kind: str) -> int:
+    """The counter's consecutive failures of `kind` (0 without a row)."""
+    count_column, _ = KIND_COLUMNS[kind]
+    value = db_session.scalar(
+        select(getattr(AttemptCounter, count_column)).where(AttemptCounter.key == key)
+    )
+    return int(value or 0)
+
+
 def clear_password_failures(db_session: Session, key: str) -> None:
     """A right password that still needs a second factor: the password's own delay and cap
     start again, the second factor's do not. Does not commit."""

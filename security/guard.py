@@ -11,10 +11,12 @@ from security.attempts import (
     account_key,
     clear_failures,
     clear_password_failures,
+    failures_of,
     reserve_attempt,
     unknown_name_key,
 )
 from security.context import Context
+from security.notices import KIND_NAMES, WAY_IN_CLOSED, tell_owner
 from security.outcomes import Reason, Refused
 from security.trusted_devices import device_key, trusted_device
 
@@ -27,10 +29,13 @@ class Attempt:
     back-off are refused without hashing.
     """
 
-    def __init__(self, ctx: Context, user: User | None, key: str, also: str | None = None):
+    def __init__(
+        self, ctx: Context, user: User | None, key: str, kind: str, also: str | None = None
+    ):
         self.ctx = ctx
         self.user = user
         self.key = key
+        self.kind = kind
         # The typed name's counter, reserved too for an untrusted client of an account.
         self.also = also
 
@@ -41,9 +46,21 @@ class Attempt:
         if self.user is not None:
             events.record_event(self.ctx, self.user.id, event_kind, outcome="failure")
             self.ctx.db.commit()
+            self._tell_if_closed()
         else:
             events.log_event(event_kind, None, "failure", "unknown account", self.ctx.client.ip)
         return Refused(reason, message)
+
+    def _tell_if_closed(self) -> None:
+        """This failure closed a way in for browsers the account has not signed in with: the
+        owner hears of it once, with the way back."""
+        if self.user is None or self.key != account_key(self.user.id):
+            return
+        if (
+            failures_of(self.ctx.db, self.key, self.kind)
+            == self.ctx.limits.max_consecutive_failures
+        ):
+            tell_owner(self.ctx, self.user, WAY_IN_CLOSED, KIND_NAMES.get(self.kind, self.kind))
 
     def succeed(self, attempts: int = 1) -> int:
         """Clear the counter (not committed); returns how many failures came before.
@@ -101,7 +118,7 @@ def begin_attempt(
             return _throttled(ctx, user, where, name_throttled)
     throttled = reserve_attempt(ctx.db, key, kind, ctx.limits)
     if throttled is None:
-        return Attempt(ctx, user, key, also)
+        return Attempt(ctx, user, key, kind, also)
     if also is not None:
         events.log_event(
             events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip

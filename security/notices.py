@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from clock import now
 from models import User
+from security.attempts import CODE, PASSWORD, RECOVERY_SECOND_FACTOR, SECOND_FACTOR
 from security.devices import describe_device
 
 if TYPE_CHECKING:
@@ -36,6 +37,15 @@ APP_OFF = "app off"
 CODES_IN_USE = "codes in use"
 NEW_DEVICE = "new device"
 VERIFY = "verify"
+WAY_IN_CLOSED = "way in closed"
+
+# What a closed way in is called in a notice, by the failure counter's kind.
+KIND_NAMES = {
+    PASSWORD: "the password",
+    CODE: "backup codes on “Forgot password?”",
+    SECOND_FACTOR: "codes at the two-factor step",
+    RECOVERY_SECOND_FACTOR: "codes at the two-factor step of a recovery",
+}
 
 NOTICES = {
     CODE_USED: Notice(
@@ -56,6 +66,15 @@ NOTICES = {
     CODES_IN_USE: Notice(
         "New backup codes are in use on your Sparekey account",
         ("New backup codes are in use ({detail}); any older sheet no longer works.",),
+    ),
+    WAY_IN_CLOSED: Notice(
+        "Sign-in to your Sparekey account paused on new browsers",
+        (
+            "After 100 wrong tries in a row, {detail} no longer works on your account from "
+            "browsers it has not signed in with.",
+            "Browsers you have signed in with before are not affected. On a new browser, press "
+            "“Email me an unlock link” where the log-in or backup-code page says so.",
+        ),
     ),
     NEW_DEVICE: Notice(
         "A new device signed in to your Sparekey account",

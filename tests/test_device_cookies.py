@@ -200,7 +200,13 @@ def test_the_owner_on_a_new_browser_gets_back_in_through_an_emailed_unlock_link(
                 )
                 assert (status, location) == (302, "/accounts/login/")
                 assert "a link is on its way there" in owner.get(LOGIN)[2]
-            [mail] = inbox.messages
+            closed, closed_codes, mail = inbox.messages
+            # Each way in that closed was told of once, with the way back.
+            for notice, way in ((closed, "the password"), (closed_codes, "backup codes on")):
+                assert (
+                    notice["Subject"] == "Sign-in to your Sparekey account paused on new browsers"
+                )
+                assert way in Inbox.body(notice) and "Email me an unlock link" in Inbox.body(notice)
             assert mail["To"] == "alice@example.com"
             text = Inbox.body(mail)
             assert codes[0] not in text and PASSWORD not in text

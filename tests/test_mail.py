@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 from sqlalchemy import select
 
@@ -115,3 +116,29 @@ def test_every_notice_reaches_the_owner_without_a_secret(mailed):
     assert "(code #1, 9 left)" in used and f"Site: {SITE}" in used and "When: " in used
     assert "Device: " in used and "Address: 127.0.0.1" in used
     secrets_absent(inbox, [*codes, *new_codes, PASSWORD, new_password])
+
+
+def test_turning_the_app_on_and_off_is_mailed(mailed):
+    app, inbox = mailed
+    make_user(app, email=EMAIL)
+    give_codes(app, 1)
+    owner = Person(app.test_client())
+    owner.login()
+    confirm_address(owner, inbox)
+    app_page, setup = (
+        "/settings/security/two-factor/app/",
+        "/settings/security/two-factor/app/setup/",
+    )
+    owner.submit(app_page, {"start-submit": "1"}, action=setup)
+    page = owner.client.get(setup).get_data(as_text=True)
+    key = re.search(r'class="setup-key"[^>]*>([A-Z2-7 ]+)<', page)[1].replace(" ", "")
+    code = pyotp.TOTP(key).now()
+    owner.submit(setup, {"code": code, "password": PASSWORD, "submit": "1"})
+    owner.submit(app_page, {"off-password": PASSWORD}, action=app_page + "off/")
+    subjects = [str(m["Subject"]) for m in inbox.to(EMAIL)]
+    assert subjects[1:] == [
+        "An authentication app was turned on for your Sparekey account",
+        "The authentication app of your Sparekey account was turned off",
+    ]
+    secrets_absent(inbox, [code, PASSWORD])
+    assert key not in "".join(Inbox.body(m) for m in inbox.messages)
