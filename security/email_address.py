@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy.exc import IntegrityError
 
 from clock import now
 from models import User
 from security import events
+from security.accounts import lock_account
+from security.attempts import PASSWORD
 from security.context import Context
-from security.outcomes import Done, Reason, Refused
+from security.guard import begin_attempt
+from security.links import signer, spend_once
+from security.outcomes import Done, EmailChanged, Reason, Refused
+from security.passwords import verify_password
+from security.sessions import end_other_sessions
 
 LINK_HOURS = 24
 NO_ADDRESS = "Your account has no email address. Add one at sign-up or ask the administrator."
 NO_MAILER = "Mail cannot be sent from this site right now. Try again later."
 BAD_LINK = "That link is not valid, was already used, or is older than 24 hours. Send a new one."
+BAD_UNDO = (
+    "That link is not valid, was already used, is older than 7 days, or the address changed again."
+)
+TAKEN = "Another account uses this email address."
+WRONG_PASSWORD = "That password is not right. Nothing was changed."  # nosec B105 - a message
 
 
 def _signer(ctx: Context) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(ctx.keys.link_key, salt="verify email")
+    return signer(ctx.keys, "verify email")
 
 
 def send_verification(ctx: Context, user: User) -> Done | Refused:
@@ -50,4 +62,72 @@ def verify_email(ctx: Context, user: User, token: str) -> Done | Refused:
         user.email_verified_at = now()
         events.record_event(ctx, user.id, events.EMAIL_VERIFIED, user.email or "")
         ctx.db.commit()
+    return Done()
+
+
+UNDO_DAYS = 7
+CHANGED_BODY = (
+    "The email address of your Sparekey account {username} was changed from this address to "
+    "{new}.\n\nIf that was not you, follow this link within 7 days to put this address back "
+    "and log out every session of the account:\n\n{link}\n\nWhen: {when}\nSite: {site}\n"
+)
+
+
+def _undo_signer(ctx: Context) -> URLSafeTimedSerializer:
+    return signer(ctx.keys, "undo email change")
+
+
+def change_email(ctx: Context, user: User, password: str, new_email: str) -> EmailChanged | Refused:
+    """A new address (normalised), with the password: it is unconfirmed until its link is
+    followed, and a confirmed old address is told, with a link that undoes the change."""
+    attempt = begin_attempt(ctx, PASSWORD, "change email", user)
+    if isinstance(attempt, Refused):
+        return attempt
+    if not verify_password(ctx.keys, password, user.password_hash):
+        return attempt.fail(events.CONFIRM_FAILED, WRONG_PASSWORD, Reason.WRONG_PASSWORD)
+    old, old_confirmed = user.email, user.email_verified_at is not None
+    attempt.succeed()
+    user.email, user.email_verified_at = new_email, None
+    try:
+        ctx.db.flush()
+    except IntegrityError:
+        ctx.db.rollback()
+        return Refused(Reason.TAKEN, TAKEN)
+    events.record_event(ctx, user.id, events.EMAIL_CHANGED)
+    ctx.db.commit()
+    if old and old_confirmed and ctx.outbox.mailer is not None:
+        token = _undo_signer(ctx).dumps({"user": user.id, "old": old, "new": new_email})
+        body = CHANGED_BODY.format(
+            username=user.username,
+            new=new_email,
+            link=f"{ctx.outbox.site}/accounts/email/undo/{token}",
+            when=now().strftime("%-d %b %Y, %H:%M UTC"),
+            site=ctx.outbox.site,
+        )
+        ctx.outbox.mailer.send(old, "The email address of your Sparekey account changed", body)
+    send_verification(ctx, user)
+    return EmailChanged(address=new_email)
+
+
+def undo_email_change(ctx: Context, token: str) -> Done | Refused:
+    """The old address's link: once, within 7 days, while the new address is still in place;
+    the old address comes back confirmed and every session of the account ends."""
+    try:
+        claims = _undo_signer(ctx).loads(token, max_age=UNDO_DAYS * 24 * 3600)
+    except (BadSignature, SignatureExpired):
+        return Refused(Reason.WRONG_SECRET, BAD_UNDO)
+    user = ctx.db.get(User, claims.get("user"))
+    if user is None or user.email != claims.get("new"):
+        return Refused(Reason.WRONG_SECRET, BAD_UNDO)
+    if not spend_once(ctx.db, token):
+        return Refused(Reason.WRONG_SECRET, BAD_UNDO)
+    lock_account(ctx.db, user.id)
+    user.email, user.email_verified_at = claims.get("old"), now()
+    end_other_sessions(ctx.db, user.id, keep_session_id=None)
+    events.record_event(ctx, user.id, events.EMAIL_CHANGE_UNDONE)
+    try:
+        ctx.db.commit()
+    except IntegrityError:
+        ctx.db.rollback()
+        return Refused(Reason.TAKEN, TAKEN)
     return Done()

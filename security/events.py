@@ -38,6 +38,8 @@ OLD_CODES_VOIDED = "old_backup_codes_voided"
 SHEET_CHECK_FAILED = "new_sheet_code_failed"
 EMAIL_VERIFIED = "email_verified"
 UNLOCK_SENT = "unlock_link_sent"
+EMAIL_CHANGED = "email_changed"
+EMAIL_CHANGE_UNDONE = "email_change_undone"
 DEVICE_UNLOCKED = "device_unlocked"
 
 DESCRIPTIONS = {
@@ -65,6 +67,8 @@ DESCRIPTIONS = {
     SHEET_CHECK_FAILED: "Wrong code typed back from a new sheet",
     EMAIL_VERIFIED: "Email address confirmed",
     UNLOCK_SENT: "Unlock link mailed",
+    EMAIL_CHANGED: "Email address changed",
+    EMAIL_CHANGE_UNDONE: "Email change undone from the old address; every session ended",
     DEVICE_UNLOCKED: "A new browser was unlocked with a mailed link",
 }
 

@@ -137,6 +137,11 @@ class CurrentSet:
 
 
 @dataclass(frozen=True)
+class EmailChanged:
+    address: str
+
+
+@dataclass(frozen=True)
 class Unlocked:
     """A mailed unlock link was followed: this browser is now a trusted device of the account."""
 

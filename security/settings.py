@@ -8,7 +8,7 @@ its transaction: it commits once, or rolls back and changes nothing but the coun
 
 from __future__ import annotations
 
-from models import User, UserSession
+from models import CodeSheet, User, UserSession
 from security import events
 from security.accounts import lock_account
 from security.attempts import PASSWORD
@@ -117,6 +117,18 @@ def sheet_for(ctx: Context, user: User, session_id: str) -> Sheet | None:
     return read_sheet(ctx.keys, sheet) if sheet is not None else None
 
 
+def _the_shown_sheet(ctx: Context, user: User, session_id: str, public_id: str) -> CodeSheet | None:
+    """The sheet the page showed (`public_id`), read under the account's lock and its own:
+    another request may have replaced it, or ended this session, meanwhile. None (after a
+    rollback) when it is gone."""
+    lock_account(ctx.db, user.id)
+    sheet = live_sheet(ctx.db, user.id, session_id, for_update=True)
+    if sheet is None or sheet.public_id != public_id:
+        ctx.db.rollback()
+        return None
+    return sheet
+
+
 def save_sheet(
     ctx: Context, user: User, session_id: str, public_id: str, code: str
 ) -> CodesSaved | Refused:
@@ -130,12 +142,8 @@ def save_sheet(
     attempt = begin_attempt(ctx, PASSWORD, "new sheet", user)
     if isinstance(attempt, Refused):
         return attempt
-    # Read it again under the account's lock and its own: another request may have replaced it,
-    # or ended this session, meanwhile.
-    lock_account(ctx.db, user.id)
-    sheet = live_sheet(ctx.db, user.id, session_id, for_update=True)
-    if sheet is None or sheet.public_id != public_id:
-        ctx.db.rollback()
+    sheet = _the_shown_sheet(ctx, user, session_id, public_id)
+    if sheet is None:
         return Refused(Reason.GONE, SHEET_GONE)
     number = sheet.check_number
     if not typed_back(ctx.keys, sheet, code):
@@ -168,10 +176,8 @@ def void_old_codes(
     attempt = _password_attempt(ctx, user, password, "void old codes")
     if isinstance(attempt, Refused):
         return attempt
-    lock_account(ctx.db, user.id)
-    sheet = live_sheet(ctx.db, user.id, session_id, for_update=True)
-    if sheet is None or sheet.public_id != public_id:
-        ctx.db.rollback()
+    sheet = _the_shown_sheet(ctx, user, session_id, public_id)
+    if sheet is None:
         return Refused(Reason.GONE, SHEET_GONE)
     attempt.succeed()
     if not sheet.in_use:

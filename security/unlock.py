@@ -7,14 +7,14 @@ from __future__ import annotations
 import secrets
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.exc import IntegrityError
 
-from models import UsedLink, User
+from models import User
 from security import events
 from security.accounts import find_user
 from security.context import Context
+from security.links import signer, spend_once
 from security.outcomes import Reason, Refused, Unlocked
-from security.trusted_devices import device_digest, trust_this_device
+from security.trusted_devices import trust_this_device
 
 LINK_MINUTES = 30
 SENT = (
@@ -25,7 +25,7 @@ BAD_LINK = "That link is not valid, was already used, or is older than 30 minute
 
 
 def _signer(ctx: Context) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(ctx.keys.link_key, salt="unlock this browser")
+    return signer(ctx.keys, "unlock this browser")
 
 
 def send_unlock_link(ctx: Context, identifier: str) -> str:
@@ -60,11 +60,7 @@ def use_unlock_link(ctx: Context, token: str) -> Unlocked | Refused:
     user = ctx.db.get(User, claims.get("user"))
     if user is None:
         return Refused(Reason.WRONG_SECRET, BAD_LINK)
-    ctx.db.add(UsedLink(id=device_digest(token)))
-    try:
-        ctx.db.flush()
-    except IntegrityError:
-        ctx.db.rollback()
+    if not spend_once(ctx.db, token):
         return Refused(Reason.WRONG_SECRET, BAD_LINK)
     device_token = trust_this_device(ctx.db, user.id, ctx.client.device_tokens)
     events.record_event(ctx, user.id, events.DEVICE_UNLOCKED)

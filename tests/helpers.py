@@ -5,6 +5,7 @@ Fixtures live in conftest.py; everything else a test imports comes from here or 
 
 from __future__ import annotations
 
+import base64
 import os
 from datetime import datetime
 
@@ -107,6 +108,17 @@ def wrong_code(codes: list[str], index: int) -> str:
     """An 8-digit code that is not one of `codes`, different for every `index`."""
     candidate = f"{index:08d}"
     return candidate if candidate not in codes else f"{99999999 - index:08d}"
+
+
+def written_forms(code: str) -> list[str]:
+    """Every way a code could stand in a table: raw, spaced, dashed, base64, hex."""
+    return [
+        code,
+        f"{code[:4]} {code[4:]}",
+        f"{code[:4]}-{code[4:]}",
+        base64.b64encode(code.encode()).decode(),
+        code.encode().hex(),
+    ]
 
 
 def table_dump(app: Flask) -> str:

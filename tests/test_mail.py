@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from extensions import db
 from models import User
-from tests.helpers import PASSWORD, Person, give_codes, make_user
+from tests.helpers import PASSWORD, Person, give_codes, make_user, snapshot
 from tools.smtp import Inbox, smtp_server
 
 EMAIL = "alice@example.com"
@@ -142,3 +142,39 @@ def test_turning_the_app_on_and_off_is_mailed(mailed):
     ]
     secrets_absent(inbox, [code, PASSWORD])
     assert key not in "".join(Inbox.body(m) for m in inbox.messages)
+
+
+def test_changing_the_email_tells_the_old_address_which_can_undo_it(mailed):
+    app, inbox = mailed
+    make_user(app, email=EMAIL)
+    owner = Person(app.test_client())
+    owner.login()
+    confirm_address(owner, inbox)
+    page = "/settings/security/email/"
+    before = snapshot(app, ignore=("attempt_counters", "security_events"))
+    wrong = owner.submit(
+        page, {"change-email": "new@example.com", "change-password": "wrong!", "change-submit": "1"}
+    )
+    assert "That password is not right" in wrong.get_data(as_text=True)
+    assert snapshot(app, ignore=("attempt_counters", "security_events")) == before
+    owner.submit(
+        page,
+        {"change-email": "New@Example.com", "change-password": PASSWORD, "change-submit": "1"},
+    )
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert user.email == "new@example.com" and user.email_verified_at is None
+    [told] = [m for m in inbox.to(EMAIL) if "changed" in str(m["Subject"])]
+    assert "new@example.com" in Inbox.body(told)
+    assert inbox.to("new@example.com")[-1]["Subject"] == "Confirm your email address for Sparekey"
+    undo = re.search(r"https://sparekey\.example(/accounts/email/undo/\S+)", Inbox.body(told))[1]
+    stranger = Person(app.test_client())
+    assert "Undo the change" in stranger.client.get(undo).get_data(as_text=True)
+    done = stranger.submit(undo, {}, follow_redirects=True).get_data(as_text=True)
+    assert "Your old email address is back" in done
+    with app.app_context():
+        user = db.session.scalar(select(User))
+        assert user.email == EMAIL and user.email_verified_at is not None
+    assert owner.client.get("/settings/").status_code == 302  # every session ended
+    again = stranger.submit(undo, {}, follow_redirects=True).get_data(as_text=True)
+    assert "That link is not valid" in again

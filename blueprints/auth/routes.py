@@ -27,8 +27,10 @@ from blueprints.navigation import no_referrer, safe_next
 from extensions import limiter
 from security.accounts import MAX_IDENTIFIER_LENGTH
 from security.backup_codes import LOW_CODES_WARNING
+from security.email_address import undo_email_change
 from security.outcomes import (
     CodesUsed,
+    Done,
     NeedsSecondFactor,
     Reason,
     Recovered,
@@ -265,3 +267,24 @@ def new_password():
         flash("Your new password is saved. You are logged in.", "success")
         return redirect(url_for("profile.home"))
     return render_template("auth/new_password.html", form=form)
+
+
+@bp.route("/email/undo/<token>", methods=["GET", "POST"])
+@limiter.limit("10/minute", methods=["POST"])
+@no_referrer
+def undo_email_change_page(token: str):
+    """The link mailed to the old address: one button, so following it changes nothing."""
+    if request.method == "GET":
+        return render_template("auth/undo_email.html")
+    match undo_email_change(request_context(), token[:1000]):
+        case Done():
+            if current_user.is_authenticated:
+                leave()
+            flash(
+                "Your old email address is back, and every session of the account is logged "
+                "out. Log in, change your password, and check your backup codes.",
+                "success",
+            )
+        case Refused(message=message):
+            flash(message, "error")
+    return redirect(url_for("auth.login"))

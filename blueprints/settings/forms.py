@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Email, Length, Regexp
 
 from blueprints.auth.forms import (
     AppCodeForm,
@@ -13,6 +13,7 @@ from blueprints.auth.forms import (
     backup_code_field,
     current_password_field,
 )
+from security.accounts import normalise_email
 
 
 class ConfirmPasswordForm(FlaskForm):
@@ -102,3 +103,20 @@ class DismissForm(FlaskForm):
 
 class EmailForm(FlaskForm):
     """Send a confirmation link, or confirm with one: the CSRF token is the whole form."""
+
+
+class ChangeEmailForm(FlaskForm):
+    email = StringField(
+        "New email address",
+        validators=[
+            DataRequired("Enter the new email address."),
+            Length(max=254, message="That is too long for an email address."),
+            Email("Enter an email address like name@example.com.", check_deliverability=False),
+        ],
+        render_kw={"autocomplete": "email", "type": "email"},
+    )
+    password = current_password_field()
+    submit = SubmitField("Change email")
+
+    def validate_email(self, field) -> None:
+        field.data = normalise_email(field.data)

@@ -20,6 +20,7 @@ from blueprints.navigation import no_referrer, path_of, safe_next
 from blueprints.settings import bp
 from blueprints.settings.forms import (
     AppSetupForm,
+    ChangeEmailForm,
     ChangePasswordForm,
     CheckCodeForm,
     ConfirmPasswordForm,
@@ -39,12 +40,13 @@ from extensions import db, limiter
 from security import events
 from security.backup_codes import code_status
 from security.code_sheets import Sheet
-from security.email_address import send_verification, verify_email
+from security.email_address import change_email, send_verification, verify_email
 from security.outcomes import (
     AppTurnedOn,
     CodeIsValid,
     CodesSaved,
     Done,
+    EmailChanged,
     PasswordChanged,
     Reason,
     Refused,
@@ -420,16 +422,31 @@ def secure_account_page():
 @bp.route("/security/email/", methods=["GET", "POST"])
 @limiter.limit("5/minute", methods=["POST"])
 def email():
-    """The account's address, and a link mailed to confirm it."""
+    """The account's address, a link mailed to confirm it, and changing it."""
     form = EmailForm()
-    if form.validate_on_submit():
+    change = ChangeEmailForm(prefix="change")
+    if change.submit.data and change.validate_on_submit():
+        ctx = request_context()
+        match change_email(ctx, current_user, change.password.data, change.email.data):
+            case EmailChanged(address=address):
+                flash(
+                    f"Your email address is now {address}. Confirm it with the link we sent there.",
+                    "success",
+                )
+                return redirect(url_for("settings.email"))
+            case Refused(reason=Reason.TAKEN, message=message):
+                change.email.errors.append(message)
+            case Refused(message=message):
+                change.password.errors.append(message)
+        return render_template("settings/email.html", form=form, change=change)
+    if not change.submit.data and form.validate_on_submit():
         match send_verification(request_context(), current_user):
             case Done():
                 flash(f"We sent a link to {current_user.email}. It works for 24 hours.", "success")
             case Refused(message=message):
                 flash(message, "error")
         return redirect(url_for("settings.email"))
-    return render_template("settings/email.html", form=form)
+    return render_template("settings/email.html", form=form, change=change)
 
 
 @bp.route("/security/email/verify/<token>", methods=["GET", "POST"])
