@@ -39,6 +39,7 @@ def test_signing_in_makes_the_browser_a_trusted_device(app, person, user):
 
 
 def test_a_forged_device_cookie_is_an_untrusted_client(app, user, frozen_clock):
+    """Checklist 24: a forged cookie buys no counter of its own."""
     owner = Person(app.test_client())
     owner.login()
     owner.logout()
@@ -54,7 +55,8 @@ def test_a_forged_device_cookie_is_an_untrusted_client(app, user, frozen_clock):
 
 
 def test_each_way_in_waits_on_its_own_failures(app, user, frozen_clock):
-    """Code guesses never delay the password, password guesses never delay code entry."""
+    """Checklist 29: code guesses never delay the password, password guesses never delay code
+    entry."""
     codes = give_codes(app, user)
     code_guesser = Person(app.test_client())
     code_guesser.start_recovery("alice")
@@ -88,6 +90,8 @@ def strangers(base: str, count: int = 50) -> list[Browser]:
 def test_300_passwords_and_300_codes_from_50_addresses_never_close_the_owners_browser(
     guessable_app,
 ):
+    """Checklist 29/30: strangers with only the username close the untrusted counters; the
+    owner's browser that signed in before is untouched."""
     app = guessable_app
     user_id = make_user(app)
     codes = give_codes(app, user_id)
@@ -126,7 +130,8 @@ def test_300_passwords_and_300_codes_from_50_addresses_never_close_the_owners_br
 def test_guesses_after_a_recovery_code_never_close_the_owners_app_log_in(
     guessable_app, frozen_clock
 ):
-    """Someone holding one backup code guesses the app's code at the recovery's two-factor step
+    """Checklist 29/34: someone holding one backup code guesses the app's code at the recovery's
+    two-factor step
     until it closes; the owner's password + app log-in (a kind of its own) works at once."""
     app = guessable_app
     user_id = make_user(app)
@@ -161,10 +166,11 @@ def test_guesses_after_a_recovery_code_never_close_the_owners_app_log_in(
 
 
 def test_the_owner_on_a_new_browser_gets_back_in_through_an_emailed_unlock_link(app_factory):
-    """300 wrong passwords and 300 wrong codes from 50 addresses close both ways in for
-    untrusted browsers. The owner on a new browser presses "Email me an unlock link", follows
-    the link read from a real SMTP server, and uses "Forgot password?" with a right code: no
-    operator command. The link works once; an unknown name gets the same answer and no mail."""
+    """Checklist 29: 300 wrong passwords and 300 wrong codes from 50 addresses close both ways
+    in for untrusted browsers. The owner on a new browser presses "Email me an unlock link",
+    follows the link read from a real SMTP server, and uses "Forgot password?" with a right
+    code: no operator command. The link works once; an unknown name gets the same answer and
+    no mail."""
     with smtp_server() as (inbox, port):
         app = app_factory(
             "unlock.db",

@@ -153,7 +153,8 @@ def test_every_spelling_of_the_name_shares_one_counter(
 
 
 def test_a_throttled_alias_looks_like_an_unknown_name(app, user, frozen_clock):
-    """The alias probe: after 5 wrong passwords on the username, the account's email and an
+    """Checklist 32/40, the alias probe: after 5 wrong passwords on the username, the account's
+    email and an
     unknown email of the same shape get the same page."""
     attacker = Person(app.test_client())
     for n in range(5):

@@ -86,6 +86,7 @@ def test_a_link_for_another_account_or_a_forged_one_changes_nothing(mailed):
 
 
 def test_every_notice_reaches_the_owner_without_a_secret(mailed):
+    """Checklist 38: code use, password change, new codes and new devices are mailed."""
     app, inbox = mailed
     user_id = make_user(app, email=EMAIL)
     codes = give_codes(app, user_id)
