@@ -182,6 +182,15 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
     return Throttled(retry_after_seconds=1, locked=False, kind=kind)
 
 
+def closed_for_new_browsers(db_session: Session, key: str, limits: Limits) -> bool:
+    """Some way in of this counter is at the cap."""
+    row = db_session.scalar(select(AttemptCounter).where(AttemptCounter.key == key))
+    if row is None:
+        return False
+    cap = limits.max_consecutive_failures
+    return any(getattr(row, count) >= cap for count, _ in KIND_COLUMNS.values())
+
+
 def failures_of(db_session: Session, key: str, kind: str) -> int:
     """The counter's consecutive failures of `kind` (0 without a row)."""
     count_column, _ = KIND_COLUMNS[kind]

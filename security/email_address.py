@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from clock import now
@@ -12,7 +13,7 @@ from security.accounts import lock_account
 from security.attempts import PASSWORD
 from security.context import Context
 from security.guard import begin_attempt
-from security.links import signer, spend_once
+from security.links import new_nonce, signer, spend_once
 from security.outcomes import Done, EmailChanged, Reason, Refused
 from security.passwords import verify_password
 from security.sessions import end_other_sessions
@@ -87,6 +88,11 @@ def change_email(ctx: Context, user: User, password: str, new_email: str) -> Ema
         return attempt.fail(events.CONFIRM_FAILED, WRONG_PASSWORD, Reason.WRONG_PASSWORD)
     old, old_confirmed = user.email, user.email_verified_at is not None
     attempt.succeed()
+    taken = ctx.db.scalar(select(User.id).where(User.email == new_email, User.id != user.id))
+    if taken is not None:
+        # The password was right: that clears the counter, and nothing else changes.
+        ctx.db.commit()
+        return Refused(Reason.TAKEN, TAKEN)
     user.email, user.email_verified_at = new_email, None
     try:
         ctx.db.flush()
@@ -96,7 +102,8 @@ def change_email(ctx: Context, user: User, password: str, new_email: str) -> Ema
     events.record_event(ctx, user.id, events.EMAIL_CHANGED)
     ctx.db.commit()
     if old and old_confirmed and ctx.outbox.mailer is not None:
-        token = _undo_signer(ctx).dumps({"user": user.id, "old": old, "new": new_email})
+        claims = {"user": user.id, "old": old, "new": new_email, "nonce": new_nonce()}
+        token = _undo_signer(ctx).dumps(claims)
         body = CHANGED_BODY.format(
             username=user.username,
             new=new_email,
@@ -119,7 +126,7 @@ def undo_email_change(ctx: Context, token: str) -> Done | Refused:
     user = ctx.db.get(User, claims.get("user"))
     if user is None or user.email != claims.get("new"):
         return Refused(Reason.WRONG_SECRET, BAD_UNDO)
-    if not spend_once(ctx.db, token):
+    if not spend_once(ctx.db, "undo email change", claims):
         return Refused(Reason.WRONG_SECRET, BAD_UNDO)
     lock_account(ctx.db, user.id)
     user.email, user.email_verified_at = claims.get("old"), now()

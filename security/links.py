@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -16,10 +18,19 @@ def signer(keys: KeyRing, purpose: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(keys.link_key, salt=purpose)
 
 
-def spend_once(db_session: Session, token: str) -> bool:
-    """Record that this link was used, in the use case's transaction; False (after a rollback)
-    if it was used before."""
-    db_session.add(UsedLink(id=device_digest(token)))
+def new_nonce() -> str:
+    """What makes a single-use link single: recorded when it is used."""
+    return secrets.token_urlsafe(16)
+
+
+def spend_once(db_session: Session, purpose: str, claims: dict) -> bool:
+    """Record that the link with these (signed, decoded) claims was used, in the use case's
+    transaction; False (after a rollback) if it was used before or has no nonce. The nonce, not
+    the token's text: a signature can be spelled several ways that all verify."""
+    nonce = claims.get("nonce")
+    if not isinstance(nonce, str) or not nonce:
+        return False
+    db_session.add(UsedLink(id=device_digest(f"{purpose}:{nonce}")))
     try:
         db_session.flush()
     except IntegrityError:

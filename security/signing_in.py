@@ -122,6 +122,9 @@ def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSeco
     user = find_user(ctx.db, identifier)
     attempt = begin_attempt(ctx, PASSWORD, "log-in", user, identifier, looks_wrong=LOGIN_FAILED)
     if isinstance(attempt, Refused):
+        if attempt.reason == Reason.WRONG_SECRET:
+            # Looks like a wrong password, so costs what one costs: no timing tells it apart.
+            verify_password(ctx.keys, password, None)
         return attempt
     stored_hash = user.password_hash if user is not None else None
     if not verify_password(ctx.keys, password, stored_hash) or user is None:
@@ -183,6 +186,9 @@ def recover_with_backup_code(
     user = find_user(ctx.db, identifier)
     attempt = begin_attempt(ctx, CODE, "backup code", user, identifier, looks_wrong=CODE_FAILED)
     if isinstance(attempt, Refused):
+        if attempt.reason == Reason.WRONG_SECRET:
+            # Looks like a wrong code, so costs what one costs: no timing tells it apart.
+            derive_code(ctx.db, ctx.keys, None, code)
         return attempt
     if user is not None and user.totp_secret:
         # With an app on, one code is not enough: it is checked now and spent only when the

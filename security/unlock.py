@@ -4,15 +4,14 @@ browser a trusted device. Single-use, 30 minutes."""
 
 from __future__ import annotations
 
-import secrets
-
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from models import User
 from security import events
 from security.accounts import find_user
+from security.attempts import account_key, closed_for_new_browsers
 from security.context import Context
-from security.links import signer, spend_once
+from security.links import new_nonce, signer, spend_once
 from security.outcomes import Reason, Refused, Unlocked
 from security.trusted_devices import trust_this_device
 
@@ -34,9 +33,12 @@ def send_unlock_link(ctx: Context, identifier: str) -> str:
     user = find_user(ctx.db, identifier)
     if user is None or not user.email or user.email_verified_at is None:
         return SENT
+    if not closed_for_new_browsers(ctx.db, account_key(user.id), ctx.limits):
+        # Nothing to unlock: no mail, so the button cannot be used to flood the owner.
+        return SENT
     if ctx.outbox.mailer is None:
         return SENT
-    token = _signer(ctx).dumps({"user": user.id, "nonce": secrets.token_urlsafe(16)})
+    token = _signer(ctx).dumps({"user": user.id, "nonce": new_nonce()})
     link = f"{ctx.outbox.site}/accounts/unlock/{token}"
     body = (
         f"Someone asked to sign in to your Sparekey account {user.username} from a browser it "
@@ -60,7 +62,7 @@ def use_unlock_link(ctx: Context, token: str) -> Unlocked | Refused:
     user = ctx.db.get(User, claims.get("user"))
     if user is None:
         return Refused(Reason.WRONG_SECRET, BAD_LINK)
-    if not spend_once(ctx.db, token):
+    if not spend_once(ctx.db, "unlock", claims):
         return Refused(Reason.WRONG_SECRET, BAD_LINK)
     device_token = trust_this_device(ctx.db, user.id, ctx.client.device_tokens)
     events.record_event(ctx, user.id, events.DEVICE_UNLOCKED)

@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from extensions import db
 from models import User
-from tests.helpers import PASSWORD, Person, give_codes, make_user, snapshot
+from tests.helpers import PASSWORD, Person, device_counter, give_codes, make_user, snapshot
 from tools.smtp import Inbox, smtp_server
 
 EMAIL = "alice@example.com"
 SITE = "https://sparekey.example"
+LOGIN = "/accounts/login/"
 
 
 @pytest.fixture
@@ -177,5 +178,37 @@ def test_changing_the_email_tells_the_old_address_which_can_undo_it(mailed):
         user = db.session.scalar(select(User))
         assert user.email == EMAIL and user.email_verified_at is not None
     assert owner.client.get("/settings/").status_code == 302  # every session ended
-    again = stranger.submit(undo, {}, follow_redirects=True).get_data(as_text=True)
-    assert "That link is not valid" in again
+    for spelling in (undo, undo + "%C3%A9"):
+        again = stranger.submit(spelling, {}, follow_redirects=True).get_data(as_text=True)
+        assert "That link is not valid" in again
+
+
+def test_an_address_of_another_account_is_refused_without_a_counted_failure(mailed):
+    app, _ = mailed
+    make_user(app, email=EMAIL)
+    make_user(app, "bob", "bob's own long password", email="bob@example.com")
+    owner = Person(app.test_client())
+    owner.login()
+    before = snapshot(app, ignore=("attempt_counters", "security_events"))
+    form = {"change-email": "bob@example.com", "change-password": PASSWORD, "change-submit": "1"}
+    body = owner.submit("/settings/security/email/", form).get_data(as_text=True)
+    assert "Another account uses this email address." in body
+    assert snapshot(app, ignore=("attempt_counters", "security_events")) == before
+    assert device_counter(app).password_failures == 0
+
+
+def test_the_unlock_button_mails_nobody_while_nothing_is_closed(mailed):
+    """Anyone can press it for any name: the answer is the same, and no mail is sent unless a
+    way in is closed for new browsers, so it cannot flood an owner."""
+    app, inbox = mailed
+    make_user(app, email=EMAIL)
+    owner = Person(app.test_client())
+    owner.login()
+    confirm_address(owner, inbox)
+    sent = len(inbox.messages)
+    stranger = Person(app.test_client())
+    for name in ("alice", EMAIL, "nobody"):
+        response = stranger.submit(LOGIN, {"identifier": name}, action="/accounts/unlock/")
+        page = stranger.client.get(response.location).get_data(as_text=True)
+        assert "a link is on its way there" in page
+    assert len(inbox.messages) == sent
