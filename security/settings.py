@@ -108,6 +108,8 @@ def get_new_codes(ctx: Context, user: User, session_id: str, password: str) -> S
     attempt.succeed()
     ready = _new_sheet(ctx, user, session_id, prepared)
     ctx.db.commit()
+    if ready.in_use:
+        tell_owner(ctx, user, CODES_IN_USE, f"set {ready.public_id}, your first")
     return ready
 
 

@@ -89,11 +89,11 @@ def test_a_link_for_another_account_or_a_forged_one_changes_nothing(mailed):
 def test_every_notice_reaches_the_owner_without_a_secret(mailed):
     """Checklist 38: code use, password change, new codes and new devices are mailed."""
     app, inbox = mailed
-    user_id = make_user(app, email=EMAIL)
-    codes = give_codes(app, user_id)
+    make_user(app, email=EMAIL)
     owner = Person(app.test_client())
     owner.login()
     confirm_address(owner, inbox)
+    codes = owner.get_codes()
     new_password = "a new long passphrase"
     owner.submit(
         "/settings/security/password/",
@@ -108,6 +108,7 @@ def test_every_notice_reaches_the_owner_without_a_secret(mailed):
     subjects = [str(m["Subject"]) for m in inbox.to(EMAIL)]
     assert subjects == [
         "Confirm your email address for Sparekey",
+        "New backup codes are in use on your Sparekey account",
         "Your Sparekey password was changed",
         "New backup codes are in use on your Sparekey account",
         "A new device signed in to your Sparekey account",
