@@ -79,6 +79,7 @@ def demo_account(
         user.display_name = profile["display_name"]
         user.bio = profile["bio"]
         user.avatar = profile["avatar"]
+        user.email, user.email_verified_at = profile["email"], None
         user.totp_secret = user.totp_pending_secret = None
         user.totp_enabled_at = user.totp_last_step = None
         user.clear_code_notice()
