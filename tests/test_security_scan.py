@@ -32,26 +32,26 @@ VULNERABLE_STDERR = "Found 1 known vulnerability in 1 package\n"
 
 CONNECTION_REFUSED_STDERR = """\
 Traceback (most recent call last):
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/connection.py", line 239, in _new_conn
+  File ".venv/lib/python3.11/site-packages/urllib3/connection.py", line 239, in _new_conn
     sock = connection.create_connection(
            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/util/connection.py", line 85, in create_connection
+  File ".venv/lib/python3.11/site-packages/urllib3/util/connection.py", line 85, in create_connection
     raise err
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/util/connection.py", line 73, in create_connection
+  File ".venv/lib/python3.11/site-packages/urllib3/util/connection.py", line 73, in create_connection
     sock.connect(sa)
 ConnectionRefusedError: [Errno 111] Connection refused
 
 The above exception was the direct cause of the following exception:
 
 Traceback (most recent call last):
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/connectionpool.py", line 779, in urlopen
+  File ".venv/lib/python3.11/site-packages/urllib3/connectionpool.py", line 779, in urlopen
     self._prepare_proxy(conn)
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/connectionpool.py", line 1074, in _prepare_proxy
+  File ".venv/lib/python3.11/site-packages/urllib3/connectionpool.py", line 1074, in _prepare_proxy
     conn.connect()
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/connection.py", line 827, in connect
+  File ".venv/lib/python3.11/site-packages/urllib3/connection.py", line 827, in connect
     self.sock = sock = self._new_conn()
                        ^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/connection.py", line 254, in _new_conn
+  File ".venv/lib/python3.11/site-packages/urllib3/connection.py", line 254, in _new_conn
     raise NewConnectionError(
 urllib3.exceptions.NewConnectionError: HTTPSConnection(host='127.0.0.1', port=9): Failed to establish a new connection: [Errno 111] Connection refused
 
@@ -62,13 +62,13 @@ urllib3.exceptions.ProxyError: ('Unable to connect to proxy', NewConnectionError
 The above exception was the direct cause of the following exception:
 
 Traceback (most recent call last):
-  File "/work/main/.venv/lib/python3.11/site-packages/requests/adapters.py", line 696, in send
+  File ".venv/lib/python3.11/site-packages/requests/adapters.py", line 696, in send
     resp = conn.urlopen(
            ^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/connectionpool.py", line 847, in urlopen
+  File ".venv/lib/python3.11/site-packages/urllib3/connectionpool.py", line 847, in urlopen
     retries = retries.increment(
               ^^^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/urllib3/util/retry.py", line 555, in increment
+  File ".venv/lib/python3.11/site-packages/urllib3/util/retry.py", line 555, in increment
     raise MaxRetryError(_pool, url, reason) from reason  # type: ignore[arg-type]
     ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
 urllib3.exceptions.MaxRetryError: HTTPSConnectionPool(host='pypi.org', port=443): Max retries exceeded with url: /pypi/alembic/1.20.1/json (Caused by ProxyError('Unable to connect to proxy', NewConnectionError("HTTPSConnection(host='127.0.0.1', port=9): Failed to establish a new connection: [Errno 111] Connection refused")))
@@ -79,29 +79,29 @@ Traceback (most recent call last):
   File "/work/main/.venv/bin/pip-audit", line 6, in <module>
     sys.exit(audit())
              ^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554, in audit
+  File ".venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554, in audit
     for spec, vulns in auditor.audit(source):
-  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_audit.py", line 68, in audit
+  File ".venv/lib/python3.11/site-packages/pip_audit/_audit.py", line 68, in audit
     for dep, vulns in self._service.query_all(specs):
-  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_service/interface.py", line 180, in query_all
+  File ".venv/lib/python3.11/site-packages/pip_audit/_service/interface.py", line 180, in query_all
     yield self.query(spec)
           ^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_service/pypi.py", line 64, in query
+  File ".venv/lib/python3.11/site-packages/pip_audit/_service/pypi.py", line 64, in query
     response: requests.Response = self.session.get(url=url, timeout=self.timeout)
                                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/requests/sessions.py", line 671, in get
+  File ".venv/lib/python3.11/site-packages/requests/sessions.py", line 671, in get
     return self.request("GET", url, params=params, **kwargs)
            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/requests/sessions.py", line 651, in request
+  File ".venv/lib/python3.11/site-packages/requests/sessions.py", line 651, in request
     resp = self.send(prep, **send_kwargs)
            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/requests/sessions.py", line 784, in send
+  File ".venv/lib/python3.11/site-packages/requests/sessions.py", line 784, in send
     r = adapter.send(request, **kwargs)
         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/cachecontrol/adapter.py", line 76, in send
+  File ".venv/lib/python3.11/site-packages/cachecontrol/adapter.py", line 76, in send
     resp = super().send(request, stream, timeout, verify, cert, proxies)
            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/requests/adapters.py", line 723, in send
+  File ".venv/lib/python3.11/site-packages/requests/adapters.py", line 723, in send
     raise ProxyError(e, request=request)
 requests.exceptions.ProxyError: HTTPSConnectionPool(host='pypi.org', port=443): Max retries exceeded with url: /pypi/alembic/1.20.1/json (Caused by ProxyError('Unable to connect to proxy', NewConnectionError("HTTPSConnection(host='127.0.0.1', port=9): Failed to establish a new connection: [Errno 111] Connection refused")))
 """
@@ -111,9 +111,9 @@ Traceback (most recent call last):
   File "/work/main/.venv/bin/pip-audit", line 6, in <module>
     sys.exit(audit())
              ^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554, in audit
+  File ".venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554, in audit
     for spec, vulns in auditor.audit(source):
-  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_service/pypi.py", line 64, in query
+  File ".venv/lib/python3.11/site-packages/pip_audit/_service/pypi.py", line 64, in query
     response: requests.Response = self.session.get(url=url, timeout=self.timeout)
                                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
 """
@@ -128,7 +128,7 @@ CONNECT_TIMEOUT_STDERR = (
 # A crash that has nothing to do with the network (a proxy answering HTML instead of JSON).
 OTHER_CRASH_STDERR = """\
 Traceback (most recent call last):
-  File "/work/main/.venv/lib/python3.11/site-packages/requests/models.py", line 976, in json
+  File ".venv/lib/python3.11/site-packages/requests/models.py", line 976, in json
     return complexjson.loads(self.text, **kwargs)
            ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
 json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)
@@ -139,10 +139,10 @@ Traceback (most recent call last):
   File "/work/main/.venv/bin/pip-audit", line 6, in <module>
     sys.exit(audit())
              ^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_service/pypi.py", line 87, in query
+  File ".venv/lib/python3.11/site-packages/pip_audit/_service/pypi.py", line 87, in query
     response_json = response.json()
                     ^^^^^^^^^^^^^^^
-  File "/work/main/.venv/lib/python3.11/site-packages/requests/models.py", line 980, in json
+  File ".venv/lib/python3.11/site-packages/requests/models.py", line 980, in json
     raise RequestsJSONDecodeError(e.msg, e.doc, e.pos)
 requests.exceptions.JSONDecodeError: Expecting value: line 1 column 1 (char 0)
 """
@@ -199,7 +199,7 @@ def test_a_network_word_earlier_in_a_chained_traceback_does_not_excuse_the_crash
     stderr = CONNECTION_REFUSED_STDERR + (
         "\nDuring handling of the above exception, another exception occurred:\n\n"
         "Traceback (most recent call last):\n"
-        '  File "/work/main/.venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554\n'
+        '  File ".venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554\n'
         "KeyError: 'vulnerabilities'\n"
     )
     assert judge_pip_audit(1, "", stderr).status == FAILED
