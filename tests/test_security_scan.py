@@ -76,7 +76,7 @@ urllib3.exceptions.MaxRetryError: HTTPSConnectionPool(host='pypi.org', port=443)
 During handling of the above exception, another exception occurred:
 
 Traceback (most recent call last):
-  File "/work/main/.venv/bin/pip-audit", line 6, in <module>
+  File ".venv/bin/pip-audit", line 6, in <module>
     sys.exit(audit())
              ^^^^^^^
   File ".venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554, in audit
@@ -108,7 +108,7 @@ requests.exceptions.ProxyError: HTTPSConnectionPool(host='pypi.org', port=443): 
 
 TRACEBACK_HEAD = """\
 Traceback (most recent call last):
-  File "/work/main/.venv/bin/pip-audit", line 6, in <module>
+  File ".venv/bin/pip-audit", line 6, in <module>
     sys.exit(audit())
              ^^^^^^^
   File ".venv/lib/python3.11/site-packages/pip_audit/_cli.py", line 554, in audit
@@ -136,7 +136,7 @@ json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)
 During handling of the above exception, another exception occurred:
 
 Traceback (most recent call last):
-  File "/work/main/.venv/bin/pip-audit", line 6, in <module>
+  File ".venv/bin/pip-audit", line 6, in <module>
     sys.exit(audit())
              ^^^^^^^
   File ".venv/lib/python3.11/site-packages/pip_audit/_service/pypi.py", line 87, in query
