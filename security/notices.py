@@ -31,7 +31,8 @@ class Notice:
 
 
 CODE_USED = "code used"
-PASSWORD_CHANGED = "password changed"
+# bandit B105: the name of a notice, not a password.
+PASSWORD_CHANGED = "password changed"  # nosec B105
 APP_ON = "app on"
 APP_OFF = "app off"
 CODES_IN_USE = "codes in use"
