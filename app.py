@@ -11,6 +11,7 @@ import click
 from flask import (
     Flask,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -26,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints.browser import PENDING_KEY, forget_pending
-from blueprints.context import install, request_context
+from blueprints.context import app_context_of, install, request_context
 from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key
 from extensions import csrf, db, limiter, login_manager, mail, migrate
 from models import SecurityEvent
@@ -140,7 +141,7 @@ def register_extensions(app: Flask) -> None:
 def load_user(token: str):
     """Flask-Login's loader: the cookie's token names a live server-side session row. It reads
     the app handling this request, never one captured when an app was made."""
-    row = load_session(db.session, token, request_context().timeouts)
+    row = load_session(db.session, token, app_context_of(current_app).timeouts)
     if row is None:
         return None
     user = row.user
