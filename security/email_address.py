@@ -10,12 +10,10 @@ from clock import now
 from models import User
 from security import events
 from security.accounts import lock_account
-from security.attempts import PASSWORD
 from security.context import Context
-from security.guard import begin_attempt
+from security.guard import password_attempt
 from security.links import new_nonce, signer, spend_once
 from security.outcomes import Done, EmailChanged, Reason, Refused
-from security.passwords import verify_password
 from security.sessions import end_other_sessions
 
 LINK_HOURS = 24
@@ -26,7 +24,6 @@ BAD_UNDO = (
     "That link is not valid, was already used, is older than 7 days, or the address changed again."
 )
 TAKEN = "Another account uses this email address."
-WRONG_PASSWORD = "That password is not right. Nothing was changed."  # nosec B105 - a message
 
 
 def _signer(ctx: Context) -> URLSafeTimedSerializer:
@@ -81,11 +78,9 @@ def _undo_signer(ctx: Context) -> URLSafeTimedSerializer:
 def change_email(ctx: Context, user: User, password: str, new_email: str) -> EmailChanged | Refused:
     """A new address (normalised), with the password: it is unconfirmed until its link is
     followed, and a confirmed old address is told, with a link that undoes the change."""
-    attempt = begin_attempt(ctx, PASSWORD, "change email", user)
+    attempt = password_attempt(ctx, user, password, "change email")
     if isinstance(attempt, Refused):
         return attempt
-    if not verify_password(ctx.keys, password, user.password_hash):
-        return attempt.fail(events.CONFIRM_FAILED, WRONG_PASSWORD, Reason.WRONG_PASSWORD)
     old, old_confirmed = user.email, user.email_verified_at is not None
     attempt.succeed()
     taken = ctx.db.scalar(select(User.id).where(User.email == new_email, User.id != user.id))

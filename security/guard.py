@@ -7,6 +7,7 @@ from models import User
 from security import events
 from security.accounts import lock_account, normalise_identifier
 from security.attempts import (
+    PASSWORD,
     Throttled,
     account_key,
     clear_failures,
@@ -18,6 +19,7 @@ from security.attempts import (
 from security.context import Context
 from security.notices import KIND_NAMES, WAY_IN_CLOSED, tell_owner
 from security.outcomes import Reason, Refused
+from security.passwords import verify_password
 from security.trusted_devices import device_key, trusted_device
 
 
@@ -130,3 +132,18 @@ def begin_attempt(
 def _throttled(ctx: Context, user: User | None, where: str, throttled: Throttled) -> Refused:
     events.log_event(events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip)
     return Refused(Reason.CLOSED if throttled.locked else Reason.THROTTLED, throttled.message)
+
+
+# bandit B105: a message, not a password.
+WRONG_PASSWORD = "That password is not right. Nothing was changed."  # nosec B105
+
+
+def password_attempt(ctx: Context, user: User, password: str, where: str) -> Attempt | Refused:
+    """The password again ("Confirm it's you"), on this browser's password budget: an Attempt
+    when it is right (the caller succeeds it with its change), else the refusal."""
+    attempt = begin_attempt(ctx, PASSWORD, where, user)
+    if isinstance(attempt, Refused):
+        return attempt
+    if not verify_password(ctx.keys, password, user.password_hash):
+        return attempt.fail(events.CONFIRM_FAILED, WRONG_PASSWORD, Reason.WRONG_PASSWORD)
+    return attempt

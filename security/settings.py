@@ -31,7 +31,7 @@ from security.code_sheets import (
     waiting_sheet,
 )
 from security.context import Context
-from security.guard import Attempt, begin_attempt
+from security.guard import begin_attempt, password_attempt
 from security.notices import (
     APP_OFF,
     APP_ON,
@@ -61,7 +61,6 @@ from security.signing_in import start_browser_session
 from security.two_factor import lock_every_door, new_pending_secret, turn_off_app, turn_on_app
 
 # bandit B105: messages, not passwords.
-WRONG_PASSWORD = "That password is not right. Nothing was changed."  # nosec B105
 WRONG_PASSWORD_NOTHING_CHECKED = "That password is not right. No code was checked."  # nosec B105
 WRONG_OWN_CODE = "That code did not work. Each code works only once."
 WRONG_SETUP_CODE = (
@@ -73,16 +72,6 @@ SHEET_GONE = (
     "Get new backup codes if you need a sheet."
 )
 SESSION_GONE = "That session had already ended."
-
-
-def _password_attempt(ctx: Context, user: User, password: str, where: str) -> Attempt | Refused:
-    """The password again ("Confirm it's you"), on the same counter as the log-in form."""
-    attempt = begin_attempt(ctx, PASSWORD, where, user)
-    if isinstance(attempt, Refused):
-        return attempt
-    if not verify_password(ctx.keys, password, user.password_hash):
-        return attempt.fail(events.CONFIRM_FAILED, WRONG_PASSWORD, Reason.WRONG_PASSWORD)
-    return attempt
 
 
 def _new_sheet(ctx: Context, user: User, session_id: str, prepared: PreparedSheet) -> SheetReady:
@@ -99,7 +88,7 @@ def _new_sheet(ctx: Context, user: User, session_id: str, prepared: PreparedShee
 def get_new_codes(ctx: Context, user: User, session_id: str, password: str) -> SheetReady | Refused:
     """Confirm it's you with the password, then a new sheet for this session. The sheet and
     its event are one transaction: a failure leaves no sheet, no event, and the old set."""
-    attempt = _password_attempt(ctx, user, password, "confirm password")
+    attempt = password_attempt(ctx, user, password, "confirm password")
     if isinstance(attempt, Refused):
         return attempt
     # The ten derivations run before any lock; the password was right, so they are no
@@ -175,7 +164,7 @@ def void_old_codes(
     """Lost or stolen old sheet: with the password again, the new set is in use at once and the
     old one is void, without waiting for a code typed back (the sheet still waits for "I saved
     my codes"). `public_id` names the sheet the person is looking at."""
-    attempt = _password_attempt(ctx, user, password, "void old codes")
+    attempt = password_attempt(ctx, user, password, "void old codes")
     if isinstance(attempt, Refused):
         return attempt
     sheet = _the_shown_sheet(ctx, user, session_id, public_id)
@@ -248,7 +237,7 @@ def _set_password(ctx: Context, user: User, row: UserSession, password: str) -> 
 def change_password(
     ctx: Context, user: User, row: UserSession, current_password: str, new_password: str
 ) -> PasswordChanged | Refused:
-    attempt = _password_attempt(ctx, user, current_password, "confirm password")
+    attempt = password_attempt(ctx, user, current_password, "confirm password")
     if isinstance(attempt, Refused):
         return attempt
     attempt.succeed()
@@ -282,7 +271,7 @@ def confirm_app_setup(
     kind, reserved before any hashing, covers both. A right password alone does not clear the
     counter; only both right do. An account without codes gets its first sheet in the same
     transaction (the password was confirmed just now)."""
-    attempt = _password_attempt(ctx, user, password, "app set-up")
+    attempt = password_attempt(ctx, user, password, "app set-up")
     if isinstance(attempt, Refused):
         return attempt
     if not turn_on_app(ctx, user, code):
@@ -297,7 +286,7 @@ def confirm_app_setup(
 
 
 def turn_app_off(ctx: Context, user: User, password: str) -> Done | Refused:
-    attempt = _password_attempt(ctx, user, password, "confirm password")
+    attempt = password_attempt(ctx, user, password, "confirm password")
     if isinstance(attempt, Refused):
         return attempt
     attempt.succeed()
@@ -316,7 +305,7 @@ def _secured(ctx: Context, user: User) -> Secured:
 
 def secure_account_with_password(ctx: Context, user: User, password: str) -> Secured | Refused:
     """After "Wasn't you?": end every session, void the codes, start over with a new password."""
-    attempt = _password_attempt(ctx, user, password, "confirm password")
+    attempt = password_attempt(ctx, user, password, "confirm password")
     if isinstance(attempt, Refused):
         return attempt
     attempt.succeed()
