@@ -181,7 +181,7 @@ class AttemptCounter(Model):
     __tablename__ = "attempt_counters"
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    # Every failed check (password, backup code) since the last success: the code entries' delay.
+    # Every failed check of any kind since the last success: what the owner is told of then.
     failures: Mapped[int] = mapped_column(default=0)
     # Failed passwords only: the log-in form's own back-off, so code guessing cannot lock it.
     password_failures: Mapped[int] = mapped_column(default=0)

@@ -37,7 +37,6 @@ APP_ON = "app on"
 APP_OFF = "app off"
 CODES_IN_USE = "codes in use"
 NEW_DEVICE = "new device"
-VERIFY = "verify"
 WAY_IN_CLOSED = "way in closed"
 
 # What a closed way in is called in a notice, by the failure counter's kind.

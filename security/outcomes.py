@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from enum import Enum
 
 from models import User, UserSession
-from security.backup_codes import CodeStatus
 
 
 class Reason(Enum):
@@ -19,7 +18,6 @@ class Reason(Enum):
     WRONG_CODE = "wrong code"
     FIRST_CODE_GONE = "first code gone"
     TAKEN = "taken"
-    NOT_CURRENT = "not current"
     GONE = "gone"
     # A way in closed for browsers the account has not signed in with (the cap was reached).
     CLOSED = "closed"
@@ -127,13 +125,6 @@ class AppTurnedOn:
 @dataclass(frozen=True)
 class SessionsEnded:
     count: int
-
-
-@dataclass(frozen=True)
-class CurrentSet:
-    """The set a download names is the account's current one."""
-
-    status: CodeStatus
 
 
 @dataclass(frozen=True)

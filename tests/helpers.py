@@ -42,12 +42,6 @@ def database_uri(tmp_path, name: str = "test.db") -> str:
     return f"sqlite:///{tmp_path / name}"
 
 
-def keys_of(app: Flask) -> KeyRing:
-    """The app's key ring (pepper, costs, app-secret key)."""
-    with app.app_context():
-        return app_context_of(app).keys
-
-
 def current_keys() -> KeyRing:
     """The key ring of the app whose context is active."""
     return app_context_of(current_app).keys

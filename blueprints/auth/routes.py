@@ -15,11 +15,11 @@ from blueprints.auth.forms import (
     TroubleForm,
 )
 from blueprints.browser import (
-    PENDING_KEY,
     enter,
     forget_pending,
     hold_pending,
     leave,
+    pending_token,
     remember_device,
 )
 from blueprints.context import request_context
@@ -213,7 +213,7 @@ def unlock_browser(token: str):
 def _second_factor_page(form_class, finish, template: str):
     """The two-factor step, by app code or by backup code: same state, limits and outcome."""
     ctx = request_context()
-    token = session.get(PENDING_KEY)
+    token = pending_token()
     pending = pending_login(ctx, token)
     if pending is None or token is None:
         forget_pending()
