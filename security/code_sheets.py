@@ -110,6 +110,11 @@ def put_in_use(db_session: Session, user_id: int, sheet: CodeSheet) -> None:
     sheet.in_use = True
 
 
+def _alive(sheet: CodeSheet) -> bool:
+    """Younger than 30 minutes: the one rule for showing, saving and checking a sheet."""
+    return now() - sheet.created_at <= SHEET_LIFETIME
+
+
 def live_sheet(
     db_session: Session, user_id: int, session_id: str | None, for_update: bool = False
 ) -> CodeSheet | None:
@@ -122,9 +127,7 @@ def live_sheet(
     sheet = db_session.scalar(query)
     if sheet is None or sheet.session_id != session_id:
         return None
-    if now() - sheet.created_at > SHEET_LIFETIME:
-        return None
-    return sheet
+    return sheet if _alive(sheet) else None
 
 
 def read_sheet(keys: KeyRing, sheet: CodeSheet) -> Sheet:
@@ -156,9 +159,7 @@ def number_on_sheet(keys: KeyRing, sheet: CodeSheet, code: str) -> int | None:
 def waiting_sheet(db_session: Session, user_id: int) -> CodeSheet | None:
     """The account's sheet not yet in use, from any session, while it lives."""
     sheet = db_session.scalar(select(CodeSheet).where(CodeSheet.user_id == user_id))
-    if sheet is None or sheet.in_use or now() - sheet.created_at > SHEET_LIFETIME:
-        return None
-    return sheet
+    return sheet if sheet is not None and not sheet.in_use and _alive(sheet) else None
 
 
 def prune_sheets(db_session: Session) -> int:
