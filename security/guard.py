@@ -121,16 +121,16 @@ def begin_attempt(
     throttled = reserve_attempt(ctx.db, key, kind, ctx.limits)
     if throttled is None:
         return Attempt(ctx, user, key, kind, also)
-    if also is not None:
-        events.log_event(
-            events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip
-        )
-        return Refused(Reason.WRONG_SECRET, looks_wrong or throttled.message)
-    return _throttled(ctx, user, where, throttled)
+    return _throttled(ctx, user, where, throttled, hidden_as=looks_wrong if also else None)
 
 
-def _throttled(ctx: Context, user: User | None, where: str, throttled: Throttled) -> Refused:
+def _throttled(
+    ctx: Context, user: User | None, where: str, throttled: Throttled, hidden_as: str | None = None
+) -> Refused:
+    """Log the refusal; answer with its wait, or (`hidden_as`) with a wrong secret's page."""
     events.log_event(events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip)
+    if hidden_as is not None:
+        return Refused(Reason.WRONG_SECRET, hidden_as or throttled.message)
     return Refused(Reason.CLOSED if throttled.locked else Reason.THROTTLED, throttled.message)
 
 
