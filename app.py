@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 from flask import (
@@ -24,14 +25,18 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import SecurityError
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
+from werkzeug.wrappers import Response
+from werkzeug.wsgi import get_host
 
 from blueprints.browser import PENDING_KEY, forget_pending
 from blueprints.context import app_context_of, install, request_context
-from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key
+from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key, host_list
 from extensions import csrf, db, limiter, login_manager, mail, migrate
-from models import SecurityEvent
 from security.attempts import limits_from_config
+from security.code_notice import notice_for
 from security.context import Context
 from security.keys import keyring_from_config
 from security.sessions import Timeouts, load_session
@@ -42,6 +47,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
+# No page uses these, so no page (or anything injected into one) can ask for them.
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
+STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -88,9 +96,22 @@ def configure(app: Flask, overrides: dict) -> None:
         options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
         options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.config["TRUSTED_HOSTS"] = host_list(app.config.get("TRUSTED_HOSTS")) or host_list(
+        app.config.get("SERVER_NAME")
+    )
+    if env_name == "production" and not (app.config.get("SITE_URL") or app.config["TRUSTED_HOSTS"]):
+        # Mailed links (unlock, confirm, undo, secure) would otherwise name whatever Host a
+        # request gave: someone could have a link to a site of their choosing mailed to an owner.
+        raise RuntimeError(
+            "Set SITE_URL (the address mailed links use) or TRUSTED_HOSTS in production "
+            "(see .env.example)."
+        )
+    if app.config["TRUSTED_HOSTS"]:
+        app.wsgi_app = RefuseUntrustedHosts(app.wsgi_app, app.config["TRUSTED_HOSTS"])
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+    refuse_a_host_cookie_browsers_would_drop(app)
     install(
         app,
         Context(
@@ -109,6 +130,47 @@ def configure(app: Flask, overrides: dict) -> None:
     # The signed cookie lives no longer than the server-side session behind it.
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]
     logging.getLogger("sparekey.security").setLevel(logging.INFO)
+
+
+class RefuseUntrustedHosts:
+    """A request for a host not in TRUSTED_HOSTS gets a plain 400 before the app sees it.
+
+    Flask checks TRUSTED_HOSTS as well, but a request it refuses has no URL adapter, so the error
+    page (which builds its links) would fail and the answer would be a 500."""
+
+    def __init__(self, wsgi_app, trusted_hosts: list[str]) -> None:
+        self.wsgi_app = wsgi_app
+        self.trusted_hosts = trusted_hosts
+
+    def __call__(self, environ, start_response):
+        try:
+            get_host(environ, self.trusted_hosts)
+        except SecurityError:
+            refusal = Response(
+                "Bad request: this site does not answer for that host.\n",
+                status=400,
+                mimetype="text/plain",
+                headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+            )
+            return refusal(environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+
+def refuse_a_host_cookie_browsers_would_drop(app: Flask) -> None:
+    """A "__Host-" cookie is kept by browsers only when it is Secure, for Path=/ and without a
+    Domain; with anything else nobody could log in, so the app does not start."""
+    cookies = app.session_interface
+    if not app.config["SESSION_COOKIE_NAME"].startswith("__Host-"):
+        return
+    if (
+        not cookies.get_cookie_secure(app)
+        or cookies.get_cookie_domain(app)
+        or cookies.get_cookie_path(app) != "/"
+    ):
+        raise RuntimeError(
+            f"The session cookie {app.config['SESSION_COOKIE_NAME']} needs "
+            "SESSION_COOKIE_SECURE on, no SESSION_COOKIE_DOMAIN and SESSION_COOKIE_PATH=/."
+        )
 
 
 @event.listens_for(Engine, "connect")
@@ -203,14 +265,30 @@ def register_request_hooks(app: Flask) -> None:
             return redirect(url_for("auth.new_password"))
         return None
 
+    @app.before_request
+    def redirect_within_this_site():
+        """Werkzeug's own redirects (the missing trailing slash of /settings, say) name the host
+        the request gave. Send the path alone: the browser reads it on the host it asked."""
+        moved = request.routing_exception
+        if not isinstance(moved, RequestRedirect):
+            return None
+        parts = urlsplit(moved.new_url)
+        if not parts.path.startswith("/") or parts.path.startswith("//"):
+            return None
+        return redirect(urlunsplit(("", "", parts.path, parts.query, "")), moved.code)
+
     @app.after_request
     def security_headers(response):
         response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        if request.is_secure:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        response.headers["Permissions-Policy"] = PERMISSIONS_POLICY
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        # Production is only ever served over HTTPS (the balancer redirects plain HTTP), so HSTS
+        # goes out even when no proxy says so: a missing TRUSTED_PROXIES must not drop it.
+        if request.is_secure or app.config["SPAREKEY_ENV"] == "production":
+            response.headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
         if request.endpoint not in PUBLIC_FILES:
             # Pages of a signed-in account never go into a cache, so Back after log-out shows
             # nothing and no code sheet survives on disk.
@@ -277,12 +355,12 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def code_notice() -> dict:
-        """The "A backup code was used" notice, on every session but the one that used it."""
+        """The "A backup code was used" notice, on every session but the one that used it, until
+        dismissed there (security/code_notice.py)."""
         if not current_user.is_authenticated or not current_user.code_notice_event_id:
             return {}
-        if current_user.code_notice_session_id == current_user.current_session.id:
-            return {}
-        return {"code_notice": db.session.get(SecurityEvent, current_user.code_notice_event_id)}
+        event = notice_for(db.session, current_user, current_user.current_session)
+        return {"code_notice": event} if event is not None else {}
 
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device

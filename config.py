@@ -16,6 +16,15 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def host_list(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+    """Host names from "a.example, b.example" (or a list); None when there are none."""
+    if not value:
+        return None
+    names = value.split(",") if isinstance(value, str) else value
+    hosts = [name.strip().lower() for name in names if name.strip()]
+    return hosts or None
+
+
 def normalise_database_url(url: str) -> str:
     """Accept the `postgres://` spelling that hosting providers hand out; use psycopg 3."""
     if url.startswith("postgres://"):
@@ -107,6 +116,10 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_ENABLED = True
     TRUSTED_PROXIES = 0
+    # The host names this site answers for (a leading dot takes in every subdomain; ports are
+    # not compared). A request for any other host gets 400, so no page or redirect is ever built
+    # from a Host header someone else chose. Unset: SERVER_NAME if that is set, else any host.
+    TRUSTED_HOSTS: list[str] | None = None
 
     # Per-account failure counter: this many consecutive failures are free, then back-off grows.
     FAILURES_BEFORE_BACKOFF = 5
@@ -149,6 +162,8 @@ class Config:
         ):
             if os.environ.get(name):
                 values[name] = os.environ[name]
+        if os.environ.get("TRUSTED_HOSTS"):
+            values["TRUSTED_HOSTS"] = host_list(os.environ["TRUSTED_HOSTS"])
         if os.environ.get("DATABASE_URL"):
             url = normalise_database_url(os.environ["DATABASE_URL"])
             values["SQLALCHEMY_DATABASE_URI"] = url
@@ -193,7 +208,12 @@ class TestConfig(Config):
 
 
 class ProductionConfig(Config):
+    # "__Host-": a browser keeps this cookie only if it is Secure, has Path=/ and no Domain, so
+    # neither a subdomain nor a page over plain HTTP can plant a session of its choosing.
+    SESSION_COOKIE_NAME = "__Host-session"
     SESSION_COOKIE_SECURE = True
+    SESSION_COOKIE_DOMAIN = None
+    SESSION_COOKIE_PATH = "/"
     REMEMBER_COOKIE_SECURE = True
 
 

@@ -36,7 +36,8 @@ class User(UserMixin, Model):
     totp_enabled_at: Mapped[datetime | None]
     # The last accepted 30-second time step: a code is never accepted twice.
     totp_last_step: Mapped[int | None]
-    # A backup code was used: other sessions show a notice until it is dismissed.
+    # A backup code was used: every other session shows a notice until it dismisses it there, or
+    # 7 days pass (security/code_notice.py).
     code_notice_event_id: Mapped[int | None]
     code_notice_session_id: Mapped[str | None] = mapped_column(String(64))
     display_name: Mapped[str] = mapped_column(String(60), default="")
@@ -60,7 +61,7 @@ class User(UserMixin, Model):
     session_token = None
 
     def clear_code_notice(self) -> None:
-        """Stop showing the "A backup code was used" notice (dismissed, or the account secured)."""
+        """Stop showing the "A backup code was used" notice everywhere (the account secured)."""
         self.code_notice_event_id = None
         self.code_notice_session_id = None
 
@@ -87,6 +88,8 @@ class UserSession(Model):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     # Set after a recovery with a backup code: nothing but "Create a new password" until done.
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # The code-use notice this session dismissed: hidden here only, never in other sessions.
+    notice_dismissed_event_id: Mapped[int | None]
 
     user: Mapped[User] = relationship(lazy="joined")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, session
 from flask_mailman import EmailMessage
 
 from blueprints.browser import device_tokens
@@ -27,9 +27,16 @@ def app_context_of(app: Flask) -> Context:
 
 def request_client() -> Client:
     """`request.remote_addr` (forwarding headers count only through the TRUSTED_PROXIES fix-up),
-    the User-Agent and the device cookie's tokens, read once here and handed to the domain as
-    data."""
-    return Client.of(request.remote_addr, request.headers.get("User-Agent"), device_tokens())
+    the User-Agent, the device cookie's tokens and the session token the cookie holds (what
+    Flask-Login stores as `_user_id`: app.py:load_user), read once here and handed to the domain
+    as data."""
+    token = session.get("_user_id")
+    return Client.of(
+        request.remote_addr,
+        request.headers.get("User-Agent"),
+        device_tokens(),
+        token if isinstance(token, str) else None,
+    )
 
 
 class FlaskMailer:

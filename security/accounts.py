@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,9 @@ RESERVED_USERNAMES = frozenset(
 _PHONE_SEPARATORS = re.compile(r"[\s().\-]")
 _PHONE_PATTERN = re.compile(r"\+?[0-9]{7,15}")
 MAX_IDENTIFIER_LENGTH = 254
+# An account id no row has (ids start at 1): statements aimed at it do an account's database
+# work and change nothing, so an unknown name costs what a real account costs.
+NO_ACCOUNT = 0
 
 
 class DuplicateAccount(ValueError):
@@ -82,6 +86,23 @@ def find_user(db_session: Session, identifier: str) -> User | None:
     if not _HAS_LETTER.search(normalised):
         return db_session.scalar(select(User).where(User.phone == normalised))
     return db_session.scalar(select(User).where(User.username == normalised))
+
+
+@dataclass(frozen=True)
+class Holders:
+    """Who already holds what a sign-up asks for."""
+
+    username_taken: bool
+    email_owner: User | None
+    phone_owner: User | None
+
+
+def holders_of(db_session: Session, username: str, email: str | None, phone: str | None) -> Holders:
+    """The accounts that hold this username, email or phone (all normalised), if any."""
+    taken = db_session.scalar(select(User.id).where(User.username == username)) is not None
+    email_owner = db_session.scalar(select(User).where(User.email == email)) if email else None
+    phone_owner = db_session.scalar(select(User).where(User.phone == phone)) if phone else None
+    return Holders(username_taken=taken, email_owner=email_owner, phone_owner=phone_owner)
 
 
 def lock_account(db_session: Session, user_id: int) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from clock import now
 from models import BackupCode, BackupCodeSet
-from security.accounts import lock_account
+from security.accounts import NO_ACCOUNT, lock_account
 from security.keys import KeyRing
 
 CODES_PER_SET = 10
@@ -168,13 +168,15 @@ def derive_code(
 ) -> tuple[int, str] | None:
     """(current set id, digest of `code` under that set's salt): the one derivation of a check.
 
-    Unknown accounts and accounts without codes derive against a dummy salt and get None.
+    Unknown accounts and accounts without codes derive against a dummy salt and get None. An
+    unknown account reads the salt of an account id that matches nothing (`NO_ACCOUNT`): the
+    same statement as a real account's.
     """
-    code_set = None
-    if user_id is not None:
-        code_set = db_session.execute(
-            select(BackupCodeSet.id, BackupCodeSet.salt).where(BackupCodeSet.user_id == user_id)
-        ).first()
+    code_set = db_session.execute(
+        select(BackupCodeSet.id, BackupCodeSet.salt).where(
+            BackupCodeSet.user_id == (NO_ACCOUNT if user_id is None else user_id)
+        )
+    ).first()
     if code_set is None:
         code_digest(keys, code, _dummy_salt(keys.code_cost))
         return None
@@ -214,19 +216,28 @@ def redeem_backup_code(
     if it fails.
 
     `code` must already be normalised. Unknown accounts and accounts without codes do the same
-    hashing work as real ones.
+    work as real ones: one derivation, then the account's lock and the conditional UPDATE, which
+    match nothing (`NO_ACCOUNT` for an unknown one).
     """
     derived = derive_code(db_session, keys, user_id, code)
-    if derived is None or user_id is None:
+    if derived is None:
+        use_code_digest(db_session, NO_ACCOUNT if user_id is None else user_id, "")
+        return None
+    if user_id is None:
         return None
     return use_code_digest(db_session, user_id, derived[1])
 
 
 def find_unused_code(
-    db_session: Session, keys: KeyRing, user_id: int | None, code: str
+    db_session: Session, keys: KeyRing, user_id: int | None, code: str, lock: bool = False
 ) -> tuple[str, int] | None:
-    """(digest, number) of `code` if it is an unused code of the account, without using it."""
+    """(digest, number) of `code` if it is an unused code of the account, without using it.
+
+    `lock`: take the account's lock after the derivation, as a redemption does before its
+    UPDATE, so that the check costs the statements a redemption costs (not committed)."""
     derived = derive_code(db_session, keys, user_id, code)
+    if lock and user_id is not None:
+        lock_account(db_session, user_id)
     if derived is None:
         return None
     set_id, digest = derived

@@ -10,8 +10,8 @@ from clock import now
 from models import User
 from security import events
 from security.accounts import lock_account
+from security.confirm import SESSION_ENDED, confirm_it_is_you
 from security.context import Context
-from security.guard import password_attempt
 from security.links import new_nonce, signer, spend_once
 from security.outcomes import Done, EmailChanged, Reason, Refused
 from security.sessions import end_other_sessions
@@ -75,19 +75,31 @@ def _undo_signer(ctx: Context) -> URLSafeTimedSerializer:
     return signer(ctx.keys, "undo email change")
 
 
-def change_email(ctx: Context, user: User, password: str, new_email: str) -> EmailChanged | Refused:
-    """A new address (normalised), with the password: it is unconfirmed until its link is
-    followed, and a confirmed old address is told, with a link that undoes the change."""
-    attempt = password_attempt(ctx, user, password, "change email")
-    if isinstance(attempt, Refused):
-        return attempt
+def change_email(
+    ctx: Context,
+    user: User,
+    password: str,
+    new_email: str,
+    codes: tuple[str, ...] = (),
+    session_id: str | None = None,
+) -> EmailChanged | Refused:
+    """A new address (normalised), confirmed with what a sign-in asks (security/confirm.py): it
+    is unconfirmed until its link is followed, and a confirmed old address is told, with a link
+    that undoes the change."""
+    confirmed = confirm_it_is_you(ctx, user, "change email", password, codes)
+    if isinstance(confirmed, Refused):
+        return confirmed
     old, old_confirmed = user.email, user.email_verified_at is not None
-    attempt.succeed()
     taken = ctx.db.scalar(select(User.id).where(User.email == new_email, User.id != user.id))
     if taken is not None:
-        # The password was right: that clears the counter, and nothing else changes.
+        # The secrets were right: that clears the counter, and nothing else changes (a backup
+        # code typed is not spent).
+        ctx.db.rollback()
+        confirmed.attempt.succeed()
         ctx.db.commit()
         return Refused(Reason.TAKEN, TAKEN)
+    if not confirmed.succeed(session_id):
+        return Refused(Reason.GONE, SESSION_ENDED)
     user.email, user.email_verified_at = new_email, None
     try:
         ctx.db.flush()
@@ -96,6 +108,7 @@ def change_email(ctx: Context, user: User, password: str, new_email: str) -> Ema
         return Refused(Reason.TAKEN, TAKEN)
     events.record_event(ctx, user.id, events.EMAIL_CHANGED)
     ctx.db.commit()
+    confirmed.tell()
     if old and old_confirmed and ctx.outbox.mailer is not None:
         claims = {"user": user.id, "old": old, "new": new_email, "nonce": new_nonce()}
         token = _undo_signer(ctx).dumps(claims)

@@ -12,6 +12,11 @@ from models import UsedLink
 from security.keys import KeyRing
 from security.trusted_devices import device_digest
 
+# "Wasn't you? Secure your account" in every notice mail: good once, for 7 days, while the
+# account still has the verified address it was sent to.
+SECURE_ACCOUNT = "secure the account"
+SECURE_LINK_DAYS = 7
+
 
 def signer(keys: KeyRing, purpose: str) -> URLSafeTimedSerializer:
     """A signer per purpose: a link made for one thing never works for another."""

@@ -13,6 +13,7 @@ from clock import now
 from models import User
 from security.attempts import CODE, PASSWORD, RECOVERY_SECOND_FACTOR, SECOND_FACTOR
 from security.devices import describe_device
+from security.links import SECURE_ACCOUNT, new_nonce, signer
 
 if TYPE_CHECKING:
     from security.context import Context
@@ -28,6 +29,8 @@ class Mailer(Protocol):
 class Notice:
     subject: str
     lines: tuple[str, ...]
+    # The mail ends with "Wasn't you? Secure your account" and its link.
+    offers_securing: bool = True
 
 
 CODE_USED = "code used"
@@ -38,6 +41,7 @@ APP_OFF = "app off"
 CODES_IN_USE = "codes in use"
 NEW_DEVICE = "new device"
 WAY_IN_CLOSED = "way in closed"
+SIGNUP_ATTEMPT = "sign-up attempt"
 
 # What a closed way in is called in a notice, by the failure counter's kind.
 KIND_NAMES = {
@@ -75,21 +79,46 @@ NOTICES = {
             "Browsers you have signed in with before are not affected. On a new browser, press "
             "“Email me an unlock link” where the log-in or backup-code page says so.",
         ),
+        # Someone else's guessing, not a change to the account: nothing to secure.
+        offers_securing=False,
     ),
     NEW_DEVICE: Notice(
         "A new device signed in to your Sparekey account",
         ("Your account was signed in from a browser it had not been used from before.",),
     ),
+    # {detail}: "email address", "phone number", or both. Nothing of the new account is named:
+    # its username is the stranger's text, and its password is never anywhere.
+    SIGNUP_ATTEMPT: Notice(
+        "Someone tried to sign up with your address on Sparekey",
+        (
+            "Someone tried to create a new Sparekey account with your {detail}.",
+            "That account was made without it: it cannot log in with your {detail} or get mail "
+            "about you, and nothing changed on your account. If it was you, log in instead of "
+            "signing up.",
+        ),
+        # Someone else's sign-up, not a change to the account: nothing to secure.
+        offers_securing=False,
+    ),
 }
 
 NOT_YOU = (
-    "If that was not you, log in, go to Settings → Security and choose “Secure your account”, "
-    "or use a backup code on the log-in page (“Forgot password?”)."
+    "Wasn't you? Secure your account: open this link within 7 days. It logs out every session, "
+    "makes your backup codes stop working, and lets you choose a new password in that browser."
+)
+NOT_YOU_SIGNED_IN = (
+    "You can also log in and choose Settings → Security → “Secure your account”, or use a "
+    "backup code on the log-in page (“Forgot password?”)."
 )
 
 
 def compose(
-    notice: Notice, detail: str, site: str, when: datetime, user_agent: str, ip: str
+    notice: Notice,
+    detail: str,
+    site: str,
+    when: datetime,
+    user_agent: str,
+    ip: str,
+    secure_link: str = "",
 ) -> str:
     """The body of a notice: what happened, when, from where, and what to do if it was not you."""
     lines = [line.format(detail=detail) for line in notice.lines]
@@ -99,10 +128,17 @@ def compose(
         f"Device: {describe_device(user_agent)}",
         f"Address: {ip or 'unknown'}",
         f"Site: {site}",
-        "",
-        NOT_YOU,
     ]
+    if secure_link:
+        lines += ["", NOT_YOU, "", secure_link, "", NOT_YOU_SIGNED_IN]
     return "\n".join(lines) + "\n"
+
+
+def secure_link(ctx: Context, user: User) -> str:
+    """The "Secure your account" link for the account's verified address (single-use)."""
+    claims = {"user": user.id, "email": user.email, "nonce": new_nonce()}
+    token = signer(ctx.keys, SECURE_ACCOUNT).dumps(claims)
+    return f"{ctx.outbox.site}/accounts/secure/{token}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +156,7 @@ def tell_owner(ctx: Context, user: User, kind: str, detail: str = "") -> bool:
     if outbox.mailer is None or not user.email or user.email_verified_at is None:
         return False
     notice = NOTICES[kind]
-    body = compose(notice, detail, outbox.site, now(), ctx.client.user_agent, ctx.client.ip)
+    link = secure_link(ctx, user) if notice.offers_securing else ""
+    body = compose(notice, detail, outbox.site, now(), ctx.client.user_agent, ctx.client.ip, link)
     outbox.mailer.send(user.email, notice.subject, body)
     return True

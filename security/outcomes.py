@@ -21,6 +21,8 @@ class Reason(Enum):
     GONE = "gone"
     # A way in closed for browsers the account has not signed in with (the cap was reached).
     CLOSED = "closed"
+    # Fewer secrets than the action needs were typed: nothing was checked or counted.
+    INCOMPLETE = "incomplete"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class SheetReady:
 
     public_id: str
     in_use: bool
+    # New codes end every other session of the account.
+    sessions_ended: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,8 @@ class PasswordChanged:
 class AppTurnedOn:
     # The account had no codes: its first sheet waits (the password was confirmed just now).
     first_sheet: SheetReady | None
+    # Turning the app on ends every other session of the account.
+    sessions_ended: int = 0
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,16 @@ its transaction: it commits once, or rolls back and changes nothing but the coun
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from itsdangerous import BadSignature, SignatureExpired
+
 from models import CodeSheet, User, UserSession
 from security import events
 from security.accounts import lock_account
 from security.attempts import PASSWORD
-from security.backup_codes import (
-    code_status,
-    find_unused_code,
-    redeem_backup_code,
-)
+from security.backup_codes import code_status, find_unused_code
+from security.code_notice import dismiss_here
 from security.code_sheets import (
     PreparedSheet,
     Sheet,
@@ -30,8 +31,10 @@ from security.code_sheets import (
     typed_back,
     waiting_sheet,
 )
+from security.confirm import SESSION_ENDED, Confirmed, confirm_it_is_you, session_alive
 from security.context import Context
 from security.guard import begin_attempt, password_attempt
+from security.links import SECURE_ACCOUNT, SECURE_LINK_DAYS, signer, spend_once
 from security.notices import (
     APP_OFF,
     APP_ON,
@@ -62,7 +65,6 @@ from security.two_factor import lock_every_door, new_pending_secret, turn_off_ap
 
 # bandit B105: messages, not passwords.
 WRONG_PASSWORD_NOTHING_CHECKED = "That password is not right. No code was checked."  # nosec B105
-WRONG_OWN_CODE = "That code did not work. Each code works only once."
 WRONG_SETUP_CODE = (
     "That code did not match. Check that the app shows Sparekey and the time on your phone is "
     "right, then type the newest code."
@@ -85,21 +87,27 @@ def _new_sheet(ctx: Context, user: User, session_id: str, prepared: PreparedShee
     return SheetReady(public_id=sheet.public_id, in_use=first)
 
 
-def get_new_codes(ctx: Context, user: User, session_id: str, password: str) -> SheetReady | Refused:
-    """Confirm it's you with the password, then a new sheet for this session. The sheet and
-    its event are one transaction: a failure leaves no sheet, no event, and the old set."""
-    attempt = password_attempt(ctx, user, password, "confirm password")
-    if isinstance(attempt, Refused):
-        return attempt
-    # The ten derivations run before any lock; the password was right, so they are no
+def get_new_codes(
+    ctx: Context, user: User, session_id: str, password: str, codes: tuple[str, ...] = ()
+) -> SheetReady | Refused:
+    """Confirm it's you (security/confirm.py), then a new sheet for this session, and every
+    other session of the account ends. The sheet, its event and the ended sessions are one
+    transaction: a failure leaves no sheet, no event, the sessions and the old set."""
+    confirmed = confirm_it_is_you(ctx, user, "new codes", password, codes)
+    if isinstance(confirmed, Refused):
+        return confirmed
+    # The ten derivations run before any lock; the secrets were right, so they are no
     # amplifier for guessing.
     prepared = prepare_sheet(ctx.keys)
-    attempt.succeed()
+    if not confirmed.succeed(session_id):
+        return Refused(Reason.GONE, SESSION_ENDED)
     ready = _new_sheet(ctx, user, session_id, prepared)
+    ended = _end_others(ctx, user, session_id, "new backup codes")
     ctx.db.commit()
+    confirmed.tell()
     if ready.in_use:
         tell_owner(ctx, user, CODES_IN_USE, f"set {ready.public_id}, your first")
-    return ready
+    return replace(ready, sessions_ended=ended)
 
 
 def sheet_for(ctx: Context, user: User, session_id: str) -> Sheet | None:
@@ -159,25 +167,32 @@ def save_sheet(
 
 
 def void_old_codes(
-    ctx: Context, user: User, session_id: str, public_id: str, password: str
+    ctx: Context,
+    user: User,
+    session_id: str,
+    public_id: str,
+    password: str,
+    codes: tuple[str, ...] = (),
 ) -> Done | Refused:
-    """Lost or stolen old sheet: with the password again, the new set is in use at once and the
-    old one is void, without waiting for a code typed back (the sheet still waits for "I saved
-    my codes"). `public_id` names the sheet the person is looking at."""
-    attempt = password_attempt(ctx, user, password, "void old codes")
-    if isinstance(attempt, Refused):
-        return attempt
+    """Lost or stolen old sheet: confirmed again (security/confirm.py), the new set is in use at
+    once and the old one is void, without waiting for a code typed back (the sheet still waits
+    for "I saved my codes"). `public_id` names the sheet the person is looking at."""
+    confirmed = confirm_it_is_you(ctx, user, "void old codes", password, codes)
+    if isinstance(confirmed, Refused):
+        return confirmed
     sheet = _the_shown_sheet(ctx, user, session_id, public_id)
     if sheet is None:
         return Refused(Reason.GONE, SHEET_GONE)
-    attempt.succeed()
-    if not sheet.in_use:
+    if not confirmed.succeed(session_id):
+        return Refused(Reason.GONE, SESSION_ENDED)
+    voided = not sheet.in_use
+    if voided:
         put_in_use(ctx.db, user.id, sheet)
         events.record_event(ctx, user.id, events.OLD_CODES_VOIDED, f"set {public_id} in use")
-        ctx.db.commit()
-        tell_owner(ctx, user, CODES_IN_USE, f"set {public_id}, the old one voided early")
-        return Done()
     ctx.db.commit()
+    confirmed.tell()
+    if voided:
+        tell_owner(ctx, user, CODES_IN_USE, f"set {public_id}, the old one voided early")
     return Done()
 
 
@@ -235,14 +250,21 @@ def _set_password(ctx: Context, user: User, row: UserSession, password: str) -> 
 
 
 def change_password(
-    ctx: Context, user: User, row: UserSession, current_password: str, new_password: str
+    ctx: Context,
+    user: User,
+    row: UserSession,
+    current_password: str,
+    new_password: str,
+    codes: tuple[str, ...] = (),
 ) -> PasswordChanged | Refused:
-    attempt = password_attempt(ctx, user, current_password, "confirm password")
-    if isinstance(attempt, Refused):
-        return attempt
-    attempt.succeed()
+    confirmed = confirm_it_is_you(ctx, user, "change password", current_password, codes)
+    if isinstance(confirmed, Refused):
+        return confirmed
+    if not confirmed.succeed(row.id):
+        return Refused(Reason.GONE, SESSION_ENDED)
     ended = _set_password(ctx, user, row, new_password)
     ctx.db.commit()
+    confirmed.tell()
     tell_owner(ctx, user, PASSWORD_CHANGED)
     return PasswordChanged(sessions_ended=ended)
 
@@ -277,52 +299,90 @@ def confirm_app_setup(
     if not turn_on_app(ctx, user, code):
         return attempt.fail(events.APP_SETUP_FAILED, WRONG_SETUP_CODE, Reason.WRONG_CODE)
     attempt.succeed()
+    if not session_alive(ctx.db, session_id):
+        ctx.db.rollback()
+        return Refused(Reason.GONE, SESSION_ENDED)
     first_sheet = None
     if code_status(ctx.db, user.id) is None:
         first_sheet = _new_sheet(ctx, user, session_id, prepare_sheet(ctx.keys))
+    ended = _end_others(ctx, user, session_id, "authentication app turned on")
     ctx.db.commit()
     tell_owner(ctx, user, APP_ON)
-    return AppTurnedOn(first_sheet=first_sheet)
+    return AppTurnedOn(first_sheet=first_sheet, sessions_ended=ended)
 
 
-def turn_app_off(ctx: Context, user: User, password: str) -> Done | Refused:
-    attempt = password_attempt(ctx, user, password, "confirm password")
-    if isinstance(attempt, Refused):
-        return attempt
-    attempt.succeed()
+def turn_app_off(
+    ctx: Context, user: User, session_id: str, password: str, codes: tuple[str, ...] = ()
+) -> SessionsEnded | Refused:
+    """Turn the app off, confirmed with what a sign-in asks (the password and the app's code,
+    or a backup code for it): every other session ends."""
+    confirmed = confirm_it_is_you(ctx, user, "turn the app off", password, codes)
+    if isinstance(confirmed, Refused):
+        return confirmed
+    if not confirmed.succeed(session_id):
+        return Refused(Reason.GONE, SESSION_ENDED)
     turn_off_app(ctx, user)
+    ended = _end_others(ctx, user, session_id, "authentication app turned off")
     ctx.db.commit()
+    confirmed.tell()
     tell_owner(ctx, user, APP_OFF)
-    return Done()
+    return SessionsEnded(count=ended)
 
 
-def _secured(ctx: Context, user: User) -> Secured:
-    lock_every_door(ctx, user)
+def _end_others(ctx: Context, user: User, session_id: str, why: str) -> int:
+    """A change of factors ends every other session (a copied cookie dies with it)."""
+    ended = end_other_sessions(ctx.db, user.id, keep_session_id=session_id)
+    if ended:
+        events.record_event(ctx, user.id, events.LOGGED_OUT, f"{ended} other sessions: {why}")
+    return ended
+
+
+def secure_account(
+    ctx: Context, user: User, password: str = "", codes: tuple[str, ...] = ()
+) -> Secured | Refused:
+    """After "Wasn't you?": end every session, void every code and any new sheet, and start
+    over in this browser with a new password. Confirmed with what a sign-in or a recovery asks:
+    on an account with an app two secrets (password, app code, backup codes), else the password
+    or one backup code."""
+    confirmed = confirm_it_is_you(ctx, user, "secure the account", password, codes)
+    if isinstance(confirmed, Refused):
+        return confirmed
+    confirmed.succeed(None)
+    return _secured(ctx, user, confirmed)
+
+
+def _secured(
+    ctx: Context, user: User, confirmed: Confirmed | None = None, detail: str = ""
+) -> Secured:
+    lock_every_door(ctx, user, detail)
     started = start_browser_session(ctx, user, must_change_password=True)
     ctx.db.commit()
+    if confirmed is not None:
+        confirmed.tell()
     return Secured(session=started)
 
 
-def secure_account_with_password(ctx: Context, user: User, password: str) -> Secured | Refused:
-    """After "Wasn't you?": end every session, void the codes, start over with a new password."""
-    attempt = password_attempt(ctx, user, password, "confirm password")
-    if isinstance(attempt, Refused):
-        return attempt
-    attempt.succeed()
-    return _secured(ctx, user)
+BAD_SECURE_LINK = (
+    "That link is not valid, was already used, is older than 7 days, or the account's email "
+    "address changed since it was sent."
+)
 
 
-def secure_account_with_code(ctx: Context, user: User, code: str) -> Secured | Refused:
-    """The same with one of the owner's backup codes (which is spent) instead of the password."""
-    attempt = begin_attempt(ctx, PASSWORD, "secure with a backup code", user)
-    if isinstance(attempt, Refused):
-        return attempt
-    redemption = redeem_backup_code(ctx.db, ctx.keys, user.id, code)
-    if redemption is None:
-        return attempt.fail(events.CODE_FAILED, WRONG_OWN_CODE)
-    attempt.succeed()
-    events.record_code_use(ctx, user.id, redemption.number, redemption.codes_left)
-    return _secured(ctx, user)
+def secure_with_link(ctx: Context, token: str) -> Secured | Refused:
+    """ "Wasn't you? Secure your account" from a notice mail: the link proves the verified
+    address, the way in a stranger with a session or a code does not have. Once, within 7
+    days, while the account still has that verified address: every session ends, every code
+    and any new sheet is void, and this browser chooses a new password."""
+    try:
+        claims = signer(ctx.keys, SECURE_ACCOUNT).loads(token, max_age=SECURE_LINK_DAYS * 86400)
+    except (BadSignature, SignatureExpired):
+        return Refused(Reason.WRONG_SECRET, BAD_SECURE_LINK)
+    user = ctx.db.get(User, claims.get("user")) if isinstance(claims, dict) else None
+    if user is None or user.email_verified_at is None or user.email != claims.get("email"):
+        return Refused(Reason.WRONG_SECRET, BAD_SECURE_LINK)
+    if not spend_once(ctx.db, SECURE_ACCOUNT, claims):
+        return Refused(Reason.WRONG_SECRET, BAD_SECURE_LINK)
+    return _secured(ctx, user, detail="with the mailed link")
 
 
 def log_out_session(ctx: Context, user: User, public_id: str) -> Done | Refused:
@@ -335,14 +395,25 @@ def log_out_session(ctx: Context, user: User, public_id: str) -> Done | Refused:
     return Done()
 
 
-def log_out_other_sessions(ctx: Context, user: User, row: UserSession) -> SessionsEnded:
+def log_out_other_sessions(
+    ctx: Context, user: User, row: UserSession, password: str = "", codes: tuple[str, ...] = ()
+) -> SessionsEnded | Refused:
+    """What an intruder would do first, so it needs one secret: the password, a code from the
+    app, or a backup code (a session alone is not enough)."""
+    confirmed = confirm_it_is_you(ctx, user, "log out other sessions", password, codes, needed=1)
+    if isinstance(confirmed, Refused):
+        return confirmed
+    if not confirmed.succeed(row.id):
+        return Refused(Reason.GONE, SESSION_ENDED)
     ended = end_other_sessions(ctx.db, user.id, keep_session_id=row.id)
     events.record_event(ctx, user.id, events.LOGGED_OUT, f"{ended} other sessions")
     ctx.db.commit()
+    confirmed.tell()
     return SessionsEnded(count=ended)
 
 
-def dismiss_notice(ctx: Context, user: User) -> Done:
-    user.clear_code_notice()
-    ctx.db.commit()
+def dismiss_notice(ctx: Context, user: User, row: UserSession) -> Done:
+    """The notice's "Got it, that was me": hides the code-use notice in this session only."""
+    if dismiss_here(ctx.db, user, row):
+        ctx.db.commit()
     return Done()

@@ -8,11 +8,28 @@ its transaction: it commits once, or rolls back and changes nothing but the coun
 
 from __future__ import annotations
 
+from sqlalchemy import delete, update
+
 from clock import now
-from models import PendingLogin, SecurityEvent, User, UserSession
+from models import AttemptCounter, PendingLogin, SecurityEvent, User, UserSession
 from security import events
-from security.accounts import DuplicateAccount, add_account, find_user
-from security.attempts import CODE, PASSWORD, RECOVERY_SECOND_FACTOR, SECOND_FACTOR
+from security.accounts import (
+    NO_ACCOUNT,
+    DuplicateAccount,
+    Holders,
+    add_account,
+    find_user,
+    holders_of,
+)
+from security.attempts import (
+    CODE,
+    PASSWORD,
+    RECOVERY_SECOND_FACTOR,
+    SECOND_FACTOR,
+    failures_of,
+    reserve_attempt,
+    unknown_name_key,
+)
 from security.backup_codes import (
     Redemption,
     derive_code,
@@ -22,7 +39,7 @@ from security.backup_codes import (
 )
 from security.context import Context
 from security.guard import Attempt, begin_attempt
-from security.notices import CODE_USED, NEW_DEVICE, tell_owner
+from security.notices import CODE_USED, NEW_DEVICE, SIGNUP_ATTEMPT, tell_owner
 from security.outcomes import (
     CodesUsed,
     Done,
@@ -41,9 +58,10 @@ from security.sessions import (
     load_pending_login,
     start_pending_login,
     start_session,
+    token_digest,
 )
 from security.totp import accept_code
-from security.trusted_devices import has_devices, trust_this_device
+from security.trusted_devices import has_devices, trust_this_device, trusted_device
 from security.two_factor import LOGIN, RECOVERY
 
 LOGIN_FAILED = "The username or password is incorrect. Check them and try again."
@@ -52,14 +70,36 @@ CODE_FAILED = (
     "That code did not work. Check the account name and the code and try again. "
     "Each code works only once."
 )
-TAKEN = "This username, email or phone is taken. Try another."
+# Usernames are public names (profiles live at /<username>/), so a taken one is said; a taken
+# email or phone never is (sign_up).
+USERNAME_TAKEN = "This username is taken. Try another."
+SIGN_UP_AGAIN = "Something changed while you signed up. Try again."
 FIRST_CODE_GONE = "Your first backup code was used meanwhile. Start again."
 PENDING_GONE = "That took too long, or it started elsewhere. Log in again."
 
 
+def end_browser_session(ctx: Context, user: User) -> None:
+    """End the server-side session this browser's cookie names, whatever account it is, in the
+    use case's transaction: the cookie is about to forget it, and a copy of the old cookie must
+    not outlive it. Another account's session gets a "logged out" event."""
+    if ctx.client.session_token is None:
+        return
+    ended = ctx.db.execute(
+        delete(UserSession)
+        .where(UserSession.id == token_digest(ctx.client.session_token))
+        .returning(UserSession.user_id)
+    ).scalar()
+    if ended is not None and ended != user.id:
+        events.record_event(
+            ctx, ended, events.LOGGED_OUT, "another account signed in on that browser"
+        )
+
+
 def start_browser_session(ctx: Context, user: User, must_change_password: bool = False) -> Started:
     """A new server-side session for this browser, which is now a trusted device of the
-    account (a new device token when it had none for it)."""
+    account (a new device token when it had none for it). The browser's previous session ends,
+    whatever account it was."""
+    end_browser_session(ctx, user)
     row, token = start_session(
         ctx.db, user.id, ctx.client.ip, ctx.client.user_agent, must_change_password
     )
@@ -105,16 +145,56 @@ def sign_up(
     ctx: Context, username: str, password: str, email: str | None, phone: str | None
 ) -> SignedIn | Refused:
     """The account, its "signed up" and "logged in" events and its first session: one
-    transaction."""
-    try:
-        user = add_account(ctx.db, ctx.keys, username, password, email, phone)
-    except DuplicateAccount:
-        return Refused(Reason.TAKEN, TAKEN)
-    events.record_event(ctx, user.id, events.SIGNED_UP)
-    started = start_browser_session(ctx, user)
-    events.record_event(ctx, user.id, events.LOGGED_IN)
-    ctx.db.commit()
-    return SignedIn(session=started)
+    transaction. All three names are normalised.
+
+    A taken username is said. A taken email or phone is not: the account is made without it
+    (the sign-up answers exactly as with a fresh one), and the owner of the address is told by
+    mail, after the commit, when their address is verified (`tell_owner`'s rule)."""
+    for _ in range(2):
+        holders = holders_of(ctx.db, username, email, phone)
+        if holders.username_taken:
+            return Refused(Reason.TAKEN, USERNAME_TAKEN)
+        try:
+            user = add_account(
+                ctx.db,
+                ctx.keys,
+                username,
+                password,
+                None if holders.email_owner else email,
+                None if holders.phone_owner else phone,
+            )
+        except DuplicateAccount:
+            # Another sign-up took one of the names meanwhile; it is committed now, so the
+            # second look sees it.
+            continue
+        events.record_event(ctx, user.id, events.SIGNED_UP)
+        started = start_browser_session(ctx, user)
+        events.record_event(ctx, user.id, events.LOGGED_IN)
+        ctx.db.commit()
+        _tell_holders(ctx, holders)
+        return SignedIn(session=started)
+    return Refused(Reason.TAKEN, SIGN_UP_AGAIN)
+
+
+def _tell_holders(ctx: Context, holders: Holders) -> None:
+    """After the commit: each owner of an address the sign-up asked for hears of it once."""
+    told: dict[int, tuple[User, list[str]]] = {}
+    for holder, name in (
+        (holders.email_owner, "email address"),
+        (holders.phone_owner, "phone number"),
+    ):
+        if holder is not None:
+            told.setdefault(holder.id, (holder, []))[1].append(name)
+    for owner, names in told.values():
+        what = " and ".join(names)
+        sent = tell_owner(ctx, owner, SIGNUP_ATTEMPT, what)
+        events.log_event(
+            "sign_up_with_taken_address",
+            owner.id,
+            "told" if sent else "not told",
+            what,
+            ctx.client.ip,
+        )
 
 
 def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSecondFactor | Refused:
@@ -134,6 +214,8 @@ def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSeco
         # password never resets the count between guesses of the app's code. The account's
         # total (`failures`) keeps this attempt until the second factor passes.
         attempt.first_factor_passed()
+        # The cookie keeps only the half-finished log-in from here on.
+        end_browser_session(ctx, user)
         token = start_pending_login(ctx.db, user.id, LOGIN)
         ctx.db.commit()
         return NeedsSecondFactor(pending_token=token)
@@ -184,27 +266,67 @@ def recover_with_backup_code(
     """Forgot password? with one backup code (already normalised) for the account named by
     `identifier`: one derivation, one conditional UPDATE."""
     user = find_user(ctx.db, identifier)
+    if user is None and ctx.client.device_tokens:
+        # A real account's counter is picked by looking the browser's devices up: the same.
+        trusted_device(ctx.db, NO_ACCOUNT, ctx.client.device_tokens)
     attempt = begin_attempt(ctx, CODE, "backup code", user, identifier, looks_wrong=CODE_FAILED)
     if isinstance(attempt, Refused):
         if attempt.reason == Reason.WRONG_SECRET:
             # Looks like a wrong code, so costs what one costs: no timing tells it apart.
             derive_code(ctx.db, ctx.keys, None, code)
         return attempt
-    if user is not None and user.totp_secret:
+    if user is None:
+        return _wrong_code_without_account(ctx, attempt, code)
+    if user.totp_secret:
         # With an app on, one code is not enough: it is checked now and spent only when the
-        # app's code, or a second backup code, passes too (same hashing work as below).
-        found = find_unused_code(ctx.db, ctx.keys, user.id, code)
+        # app's code, or a second backup code, passes too (same work as below).
+        found = find_unused_code(ctx.db, ctx.keys, user.id, code, lock=True)
         if found is None:
             return attempt.fail(events.CODE_FAILED, CODE_FAILED)
+        # The cookie keeps only the half-finished recovery from here on.
+        end_browser_session(ctx, user)
         token = start_pending_login(ctx.db, user.id, RECOVERY, first_code_digest=found[0])
         ctx.db.commit()
         return NeedsSecondFactor(pending_token=token)
-    redemption = redeem_backup_code(ctx.db, ctx.keys, user.id if user else None, code)
-    if redemption is None or user is None:
+    redemption = redeem_backup_code(ctx.db, ctx.keys, user.id, code)
+    if redemption is None:
         return attempt.fail(events.CODE_FAILED, CODE_FAILED)
     failures_before = attempt.succeed()
     event = _record_code_use(ctx, user, redemption)
     return _recovered(ctx, user, failures_before, [(redemption, event)])
+
+
+def _wrong_code_without_account(ctx: Context, attempt: Attempt, code: str) -> Refused:
+    """A name without an account does the database work of a real account's wrong code, step
+    for step, so that the answer takes as long (tests/test_session_handover.py counts the
+    statements; bench/code_timing.py times them). Nothing it touches changes but counters of
+    names without accounts, which `prune` forgets like the name's own.
+
+    A real account's name (from a browser that is not its trusted device) reserves on two
+    counters, the typed name's and the account's; here the second is a stand-in counter of the
+    name (inserted on its first try, as an account's is). Where the real account re-reads its
+    row, the set's salt, takes its lock and runs the conditional UPDATE, these run against
+    `NO_ACCOUNT` and match nothing. Where it inserts its failure event and commits, the
+    stand-in counter's row is written (values unchanged) and committed; then the account's
+    "closed now?" check reads the stand-in counter.
+    """
+    # Its answer is not needed: it moves in step with the name's own counter, which has just
+    # let this attempt through. No account's name holds a NUL, so it never counts for one.
+    stand_in = unknown_name_key(f"\x00account of {attempt.key}")
+    reserve_attempt(ctx.db, stand_in, CODE, ctx.limits)
+    ctx.db.get(User, NO_ACCOUNT)  # the account re-read after that commit
+    redeem_backup_code(ctx.db, ctx.keys, None, code)
+    refused = attempt.fail(events.CODE_FAILED, CODE_FAILED)
+    ctx.db.get(User, NO_ACCOUNT)  # re-read after the rollback, for the event
+    ctx.db.execute(
+        update(AttemptCounter)
+        .where(AttemptCounter.key == stand_in)
+        .values(version=AttemptCounter.version)
+    )
+    ctx.db.commit()
+    ctx.db.get(User, NO_ACCOUNT)  # re-read after that commit
+    failures_of(ctx.db, stand_in, CODE)
+    return refused
 
 
 def pending_login(ctx: Context, token: str | None) -> PendingLogin | None:

@@ -54,7 +54,7 @@ def turn_off_app(ctx: Context, user: User) -> None:
     events.record_event(ctx, user.id, events.APP_TURNED_OFF)
 
 
-def lock_every_door(ctx: Context, user: User) -> None:
+def lock_every_door(ctx: Context, user: User, detail: str = "") -> None:
     """After "Wasn't you?": end every session, void the remaining codes and any new sheet. Under
     the account's lock, so a save of a sheet already under way finishes first and is voided too."""
     lock_account(ctx.db, user.id)
@@ -63,4 +63,4 @@ def lock_every_door(ctx: Context, user: User) -> None:
     ctx.db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     ctx.db.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user.id))
     user.clear_code_notice()
-    events.record_event(ctx, user.id, events.ACCOUNT_SECURED)
+    events.record_event(ctx, user.id, events.ACCOUNT_SECURED, detail)

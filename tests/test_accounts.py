@@ -42,8 +42,6 @@ def test_sign_up_needs_only_username_and_password(app):
     [
         ({"username": "alice"}, "This username is taken"),
         ({"username": "ALICE "}, "This username is taken"),
-        ({"username": "newname", "email": "ALICE@example.com"}, "Another account uses this email"),
-        ({"username": "newname", "phone": "+1 (555) 010-0199"}, "Another account uses this phone"),
         ({"username": "ab"}, "Use 3 to 30 characters"),
         ({"username": "a b c"}, "Use 3 to 30 characters"),
         ({"username": "<script>x</script>"}, "Use 3 to 30 characters"),

@@ -146,7 +146,7 @@ def test_passwords_never_expire(app, frozen_clock, user):
 
 def test_sensitive_actions_ask_for_the_password_in_the_same_request(app, person, user):
     """Checklist 60: getting codes and changing the password are refused without it (turning
-    the app off: test_two_factor.py::test_turning_off_needs_the_password)."""
+    the app off: test_two_factor.py::test_turning_off_needs_the_password_and_the_app)."""
     person.login()
     before = snapshot(app, ignore=("attempt_counters", "security_events"))
     body = person.submit(CONFIRM, {"password": ""}).get_data(as_text=True)

@@ -178,9 +178,10 @@ def test_only_the_session_that_asked_sees_or_saves_the_sheet(app, client, user, 
     owner, other_device, bob = (Person(app.test_client()) for _ in range(3))
     give_codes(app, user)
     owner.login()
-    other_device.login()
     bob.login("bob", "bob's own long password")
     new = owner.start_new_codes()
+    # New codes end the account's other sessions: this one signs in after they were asked for.
+    other_device.login()
     page = owner.client.get(SHEET).get_data(as_text=True)
     form = {"csrf_token": csrf_from(page), "sheet": sheet_id_from(page)}
     before = snapshot(app, ignore=("user_sessions",))

@@ -4,13 +4,14 @@ used, password change, app on or off, new codes in use and new device; never a s
 from __future__ import annotations
 
 import re
+import time
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from extensions import db
-from models import User
+from models import BackupCode, User, UserSession
 from tests.helpers import PASSWORD, Person, device_counter, give_codes, make_user, snapshot
 from tools.smtp import Inbox, smtp_server
 
@@ -137,7 +138,10 @@ def test_turning_the_app_on_and_off_is_mailed(mailed):
     key = re.search(r'class="setup-key"[^>]*>([A-Z2-7 ]+)<', page)[1].replace(" ", "")
     code = pyotp.TOTP(key).now()
     owner.submit(setup, {"code": code, "password": PASSWORD, "submit": "1"})
-    owner.submit(app_page, {"off-password": PASSWORD}, action=app_page + "off/")
+    later = pyotp.TOTP(key).at(int(time.time()) + 30)
+    owner.submit(
+        app_page, {"off-password": PASSWORD, "off-factor": later}, action=app_page + "off/"
+    )
     subjects = [str(m["Subject"]) for m in inbox.to(EMAIL)]
     assert subjects[1:] == [
         "An authentication app was turned on for your Sparekey account",
@@ -213,3 +217,68 @@ def test_the_unlock_button_mails_nobody_while_nothing_is_closed(mailed):
         page = stranger.client.get(response.location).get_data(as_text=True)
         assert "a link is on its way there" in page
     assert len(inbox.messages) == sent
+
+
+def test_a_notice_mail_carries_a_secure_link_that_works_once_while_the_address_stands(mailed):
+    """ "Wasn't you? Secure your account" from the mail: a stranger used a code; the owner's link
+    ends every session (the stranger's too), voids every code and lets the owner choose a new
+    password. It works once, and not at all once the address changed."""
+    app, inbox = mailed
+    make_user(app, email=EMAIL)
+    codes = give_codes(app, 1)
+    owner = Person(app.test_client())
+    owner.login()
+    confirm_address(owner, inbox)
+    stranger = Person(app.test_client())
+    stranger.start_recovery("alice")
+    stranger.enter_code(codes[0])
+    body = Inbox.body(inbox.to(EMAIL)[-1])
+    assert "Wasn't you? Secure your account" in body
+    link = re.search(r"https://sparekey\.example(/accounts/secure/\S+)", body)[1]
+    follower = Person(app.test_client())
+    assert "Secure my account" in follower.client.get(link).get_data(as_text=True)
+    # The stranger is in, and must choose a new password first.
+    assert stranger.client.get("/settings/").location == "/accounts/password/new/"
+    response = follower.submit(link, {})
+    assert response.location == "/accounts/password/new/"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(BackupCode)) == 0
+        rows = db.session.scalars(select(UserSession)).all()
+        assert [row.must_change_password for row in rows] == [True]
+    assert owner.client.get("/settings/").status_code == 302
+    assert stranger.client.get("/settings/").status_code == 302
+    again = Person(app.test_client())
+    refused = again.submit(link, {})
+    assert refused.location == "/accounts/login/"
+    assert "already used" in again.client.get(LOGIN).get_data(as_text=True)
+
+
+def test_a_secure_link_dies_when_the_address_changes(mailed):
+    app, inbox = mailed
+    user_id = make_user(app, email=EMAIL)
+    give_codes(app, user_id)
+    owner = Person(app.test_client())
+    owner.login()
+    confirm_address(owner, inbox)
+    owner.submit(
+        "/settings/security/password/",
+        {
+            "current_password": PASSWORD,
+            "password": "a new long passphrase",
+            "confirm": "a new long passphrase",
+        },
+    )
+    link = re.search(r"(/accounts/secure/\S+)", Inbox.body(inbox.to(EMAIL)[-1]))[1]
+    owner.submit(
+        "/settings/security/email/",
+        {
+            "change-email": "new@example.com",
+            "change-password": "a new long passphrase",
+            "change-submit": "1",
+        },
+    )
+    before = snapshot(app, ignore=("attempt_counters", "security_events"))
+    follower = Person(app.test_client())
+    assert follower.submit(link, {}).location == "/accounts/login/"
+    assert "address changed" in follower.client.get(LOGIN).get_data(as_text=True)
+    assert snapshot(app, ignore=("attempt_counters", "security_events")) == before

@@ -14,7 +14,7 @@ from werkzeug.debug import DebuggedApplication
 from app import create_app
 from extensions import db
 from models import UserSession
-from tests.helpers import Person, count, make_user
+from tests.helpers import PASSWORD, Person, count, make_user
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +77,7 @@ def test_login_activity_lists_sessions_and_logs_out_others(app, user):
     assert not any(secret in page for secret in secret_ids)
     response = laptop.submit(
         "/settings/security/sessions/",
-        {"others-submit": "1"},
+        {"others-submit": "1", "others-password": PASSWORD},
         action="/settings/security/sessions/",
     )
     assert response.status_code == 302
@@ -156,6 +156,7 @@ def test_templates_have_no_inline_script_or_style(client):
 def test_cookie_flags_in_production(tmp_path, monkeypatch):
     """Checklist 54."""
     monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("SITE_URL", "https://sparekey.example")
     app = create_app(
         {"SPAREKEY_ENV": "production", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"}
     )
@@ -169,6 +170,7 @@ def test_production_runs_without_debug_and_without_a_console(tmp_path, monkeypat
     """Checklist 71: debug off even when FLASK_DEBUG is set, no debugger console, and an error
     inside a view is the plain 500 page."""
     monkeypatch.setenv("SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("SITE_URL", "https://sparekey.example")
     monkeypatch.setenv("FLASK_DEBUG", "1")
     app = create_app(
         {"SPAREKEY_ENV": "production", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"}
@@ -225,6 +227,15 @@ def test_production_refuses_to_start_without_a_secret_key(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
         create_app({"SPAREKEY_ENV": "production"})
+
+
+def test_production_refuses_to_start_without_its_own_address(monkeypatch):
+    """Mailed links are never built from a Host a request chose: production needs SITE_URL or
+    TRUSTED_HOSTS (or SERVER_NAME)."""
+    for name in ("SITE_URL", "TRUSTED_HOSTS", "SERVER_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(RuntimeError, match="Set SITE_URL"):
+        create_app({"SPAREKEY_ENV": "production", "SECRET_KEY": "x" * 48})
 
 
 def test_unused_methods_and_unknown_pages(client):

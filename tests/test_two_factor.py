@@ -225,7 +225,8 @@ def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_c
     person.submit(SETUP, {"code": app_code(key_a, T0), "password": PASSWORD, "submit": "1"})
     with app.app_context():
         assert db.session.get(User, user).totp_secret is not None
-    person.submit(APP, {"off-password": PASSWORD}, action=APP + "off/")
+    off = {"off-password": PASSWORD, "off-factor": app_code(key_a, T0, 1)}
+    person.submit(APP, off, action=APP + "off/")
     with app.app_context():
         assert db.session.get(User, user).totp_secret is None
     _, key_b = start_setup(person)
@@ -246,18 +247,21 @@ def test_the_old_app_stops_working_when_it_is_replaced(app, person, user, user_c
     assert response.location == "/"
 
 
-def test_turning_off_needs_the_password(app, person, user, user_with_app, frozen_clock):
+def test_turning_off_needs_the_password_and_the_app(app, person, user, user_with_app, frozen_clock):
+    """What a log-in asks: a session and the password alone do not remove the app."""
     person.login()
     person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
-    body = person.submit(
-        APP, {"off-password": "wrong!!"}, action="/settings/security/two-factor/app/off/"
-    )
+    off = "/settings/security/two-factor/app/off/"
+    fresh = app_code(user_with_app, T0, 1)
+    body = person.submit(APP, {"off-password": "wrong!!", "off-factor": fresh}, action=off)
     assert "That password is not right" in body.get_data(as_text=True)
+    body = person.submit(APP, {"off-password": PASSWORD}, action=off)
+    assert "needs your password and a code from the app" in body.get_data(as_text=True)
+    body = person.submit(APP, {"off-password": PASSWORD, "off-factor": "12345"}, action=off)
+    assert "Enter the 6-digit code from your app, or an 8-digit" in body.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(User, user).totp_secret is not None
-    response = person.submit(
-        APP, {"off-password": PASSWORD}, action="/settings/security/two-factor/app/off/"
-    )
+    response = person.submit(APP, {"off-password": PASSWORD, "off-factor": fresh}, action=off)
     assert response.status_code == 302
     with app.app_context():
         assert db.session.get(User, user).totp_secret is None
@@ -525,10 +529,14 @@ def test_wasnt_you_ends_every_session_and_voids_the_codes(
     intruder.login()
     intruder.submit(TWO_FACTOR_CODE, {"code": user_codes[0]})
     page = "/settings/security/secure/"
-    body = laptop.submit(page, {"pw-password": "not it", "pw-submit": "1"}).get_data(as_text=True)
+    fresh = app_code(user_with_app, T0, 1)
+    form = {"pw-password": "not it", "pw-factor": fresh, "pw-submit": "1"}
+    body = laptop.submit(page, form).get_data(as_text=True)
     assert "That password is not right" in body
+    body = laptop.submit(page, {"pw-password": PASSWORD, "pw-submit": "1"}).get_data(as_text=True)
+    assert "needs your password and a code from the app" in body
     assert intruder.client.get("/settings/").status_code == 200
-    response = laptop.submit(page, {"pw-password": PASSWORD, "pw-submit": "1"})
+    response = laptop.submit(page, {"pw-password": PASSWORD, "pw-factor": fresh, "pw-submit": "1"})
     assert response.location == "/accounts/password/new/"
     assert intruder.client.get("/settings/").status_code == 302
     assert count(app, BackupCode) == 0
@@ -626,7 +634,11 @@ def test_codes_still_work_after_the_app_is_turned_off(
     """A decision: backup codes are the way back in without a password, so they stay."""
     person.login()
     person.submit(TWO_FACTOR, {"code": app_code(user_with_app, T0)})
-    person.submit(APP, {"off-password": PASSWORD}, action="/settings/security/two-factor/app/off/")
+    person.submit(
+        APP,
+        {"off-password": PASSWORD, "off-factor": app_code(user_with_app, T0, 1)},
+        action="/settings/security/two-factor/app/off/",
+    )
     person.logout()
     person.start_recovery("alice")
     assert person.enter_code(user_codes[0]).location == "/accounts/password/new/"

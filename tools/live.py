@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 import urllib.error
@@ -90,6 +91,13 @@ class Browser:
         token = self.token("/accounts/login/")
         data = {"csrf_token": token, "identifier": identifier, "password": password}
         return self.post("/accounts/login/", data)[0]
+
+    def stolen_copy(self) -> Browser:
+        """Another client holding a copy of this one's cookies: a stolen session cookie."""
+        thief = Browser(self.base)
+        for cookie in self.jar:
+            thief.jar.set_cookie(copy.copy(cookie))
+        return thief
 
     def cookie_header(self) -> str:
         """The cookies as a Cookie header, for tools that send their own requests."""

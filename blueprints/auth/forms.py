@@ -18,6 +18,7 @@ from security.accounts import (
 )
 from security.backup_codes import CodeFormatError, normalise_code_input
 from security.passwords import MAX_LENGTH, password_problem
+from security.signing_in import USERNAME_TAKEN
 from security.totp import normalise_totp_input
 
 IDENTIFIER_LABEL = "Phone number, username, or email"
@@ -90,23 +91,19 @@ class SignupForm(FlaskForm):
         if problem:
             raise ValidationError(problem)
         if db.session.scalar(select(User.id).where(User.username == username)):
-            raise ValidationError("This username is taken. Try another.")
+            raise ValidationError(USERNAME_TAKEN)
         field.data = username
 
+    # Whether another account has this email or phone is never said: the sign-up answers the
+    # same either way, and the address's owner is told (security/signing_in.py:sign_up).
     def validate_email(self, field) -> None:
-        email = normalise_email(field.data)
-        if email and db.session.scalar(select(User.id).where(User.email == email)):
-            raise ValidationError("Another account uses this email. Log in instead?")
-        field.data = email
+        field.data = normalise_email(field.data)
 
     def validate_phone(self, field) -> None:
         try:
-            phone = normalise_phone(field.data)
+            field.data = normalise_phone(field.data)
         except ValueError as error:
             raise ValidationError(str(error)) from error
-        if phone and db.session.scalar(select(User.id).where(User.phone == phone)):
-            raise ValidationError("Another account uses this phone number. Log in instead?")
-        field.data = phone
 
     def validate_password(self, field) -> None:
         problem = password_problem(field.data, self.username.data or "", self.email.data or "")

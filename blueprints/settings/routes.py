@@ -14,9 +14,9 @@ from flask import (
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from blueprints.browser import enter
+from blueprints.browser import enter, leave
 from blueprints.context import request_context, site_address
-from blueprints.navigation import no_referrer, path_of, safe_next
+from blueprints.navigation import back_to, no_referrer
 from blueprints.settings import bp
 from blueprints.settings.forms import (
     AppSetupForm,
@@ -65,8 +65,7 @@ from security.settings import (
     log_out_other_sessions,
     log_out_session,
     save_sheet,
-    secure_account_with_code,
-    secure_account_with_password,
+    secure_account,
     sheet_for,
     start_app_setup,
     turn_app_off,
@@ -118,12 +117,39 @@ def confirm_for_codes():
     if form.validate_on_submit():
         ctx = request_context()
         session_id = current_user.current_session.id
-        match get_new_codes(ctx, current_user, session_id, form.password.data):
-            case SheetReady():
+        match get_new_codes(ctx, current_user, session_id, form.password.data, form.codes()):
+            case SheetReady(sessions_ended=ended):
+                _flash_ended(ended)
                 return redirect(url_for("settings.new_codes"), code=303)
-            case Refused(message=message):
-                form.password.errors.append(message)
+            case Refused(reason=Reason.GONE, message=message):
+                return _logged_out(message)
+            case Refused() as refused:
+                _refusal_on(form, refused)
     return render_template("settings/confirm.html", form=form)
+
+
+def _refusal_on(form, refused: Refused) -> None:
+    """A "Confirm it's you" refusal under the field it is about: a wrong or missing code under
+    the code, anything else under the password."""
+    if refused.reason in (Reason.WRONG_CODE, Reason.INCOMPLETE) and hasattr(form, "factor"):
+        form.factor.errors.append(refused.message)
+    else:
+        password = getattr(form, "current_password", None) or form.password
+        password.errors.append(refused.message)
+
+
+def _logged_out(message: str):
+    """This session was logged out by another request while this one ran."""
+    leave()
+    flash(message, "info")
+    return redirect(url_for("auth.login"))
+
+
+def _flash_ended(ended: int) -> None:
+    """Changing a factor ends every other session; the page says so."""
+    if ended:
+        plural = "s" if ended != 1 else ""
+        flash(f"{ended} other session{plural} logged out.", "info")
 
 
 def _this_sheet() -> Sheet | None:
@@ -204,15 +230,18 @@ def void_old():
         return _sheet_page(form)
     session_id = current_user.current_session.id
     ctx = request_context()
-    match void_old_codes(ctx, current_user, session_id, form.sheet.data, form.password.data):
+    outcome = void_old_codes(
+        ctx, current_user, session_id, form.sheet.data, form.password.data, form.codes()
+    )
+    match outcome:
         case Done():
             flash("Your old codes no longer work. The codes on this sheet work now.", "success")
             return redirect(url_for("settings.new_codes"))
         case Refused(reason=Reason.GONE, message=message):
             flash(message, "info")
             return redirect(url_for("settings.backup_codes"))
-        case Refused(message=message):
-            form.password.errors.append(message)
+        case Refused() as refused:
+            _refusal_on(form, refused)
     return _sheet_page(form)
 
 
@@ -271,14 +300,17 @@ def password():
             current_user.current_session,
             form.current_password.data,
             form.password.data,
+            form.codes(),
         )
         match outcome:
             case PasswordChanged(sessions_ended=ended):
                 others = f" {ended} other session{'s' if ended != 1 else ''} logged out."
                 flash(f"Your password is changed.{others if ended else ''}", "success")
                 return redirect(url_for("settings.security"))
-            case Refused(message=message):
-                form.current_password.errors.append(message)
+            case Refused(reason=Reason.GONE, message=message):
+                return _logged_out(message)
+            case Refused() as refused:
+                _refusal_on(form, refused)
     return render_template("settings/password.html", form=form)
 
 
@@ -295,12 +327,18 @@ def sessions():
         return redirect(url_for("settings.sessions"))
     if end_others.submit.data and end_others.validate_on_submit():
         ctx = request_context()
-        match log_out_other_sessions(ctx, current_user, current_user.current_session):
+        row = current_user.current_session
+        password = end_others.password.data or ""
+        match log_out_other_sessions(ctx, current_user, row, password, end_others.codes()):
             case SessionsEnded(count=ended):
                 plural = "s" if ended != 1 else ""
                 flash(f"Logged out of {ended} other session{plural}.", "success")
-        return redirect(url_for("settings.sessions"))
-    if end_one.submit.data or end_others.submit.data:
+                return redirect(url_for("settings.sessions"))
+            case Refused(reason=Reason.GONE, message=message):
+                return _logged_out(message)
+            case Refused() as refused:
+                _refusal_on(end_others, refused)
+    elif end_one.submit.data:
         abort(400)
     rows = sessions_of(db.session, current_user.id, request_context().timeouts)
     return render_template(
@@ -348,15 +386,18 @@ def app_setup():
     if form.submit.data and form.validate_on_submit():
         session_id = current_user.current_session.id
         match confirm_app_setup(ctx, current_user, session_id, form.password.data, form.code.data):
-            case AppTurnedOn(first_sheet=first_sheet):
+            case AppTurnedOn(first_sheet=first_sheet, sessions_ended=ended):
                 flash(
                     "Your authentication app is on. You will need it every time you log in.",
                     "success",
                 )
+                _flash_ended(ended)
                 if first_sheet is not None:
                     # The password was confirmed in this request: the first sheet follows at once.
                     return redirect(url_for("settings.new_codes"), code=303)
                 return redirect(url_for("settings.two_factor"))
+            case Refused(reason=Reason.GONE, message=message):
+                return _logged_out(message)
             case Refused(reason=Reason.WRONG_CODE, message=message):
                 form.code.errors.append(message)
             case Refused(message=message):
@@ -372,39 +413,41 @@ def app_turn_off():
     form = TurnOffAppForm(prefix="off")
     if not form.validate_on_submit():
         return _app_page(form)
-    match turn_app_off(request_context(), current_user, form.password.data):
-        case Done():
+    session_id = current_user.current_session.id
+    ctx = request_context()
+    match turn_app_off(ctx, current_user, session_id, form.password.data, form.codes()):
+        case SessionsEnded(count=ended):
             flash("Your authentication app is off. Your backup codes still work.", "success")
+            _flash_ended(ended)
             return redirect(url_for("settings.two_factor"))
-        case Refused(message=message):
-            form.password.errors.append(message)
+        case Refused(reason=Reason.GONE, message=message):
+            return _logged_out(message)
+        case Refused() as refused:
+            _refusal_on(form, refused)
     return _app_page(form)
 
 
 @bp.route("/security/notice/dismiss/", methods=["POST"])
 def dismiss_code_notice():
     if DismissForm().validate_on_submit():
-        dismiss_notice(request_context(), current_user)
-    return redirect(
-        request.referrer if safe_next(path_of(request.referrer)) else url_for("profile.home")
-    )
+        dismiss_notice(request_context(), current_user, current_user.current_session)
+    return redirect(back_to(request.referrer, url_for("profile.home")))
 
 
 @bp.route("/security/secure/", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 def secure_account_page():
-    """After "Wasn't you?" and the password or a backup code: lock every door, start over."""
+    """After "Wasn't you?", with what a sign-in or a recovery asks: lock every door, start over."""
     with_password = SecureWithPasswordForm(prefix="pw")
     with_code = SecureWithCodeForm(prefix="code")
-    outcome = None
+    outcome, form = None, with_password
     if with_password.submit.data and with_password.validate_on_submit():
-        outcome = secure_account_with_password(
-            request_context(), current_user, with_password.password.data
+        outcome = secure_account(
+            request_context(), current_user, with_password.password.data, with_password.codes()
         )
-        field = with_password.password
     elif with_code.submit.data and with_code.validate_on_submit():
-        outcome = secure_account_with_code(request_context(), current_user, with_code.code.data)
-        field = with_code.code
+        form = with_code
+        outcome = secure_account(request_context(), current_user, "", with_code.codes())
     match outcome:
         case Secured(session=started):
             enter(started)
@@ -414,8 +457,11 @@ def secure_account_page():
                 "success",
             )
             return redirect(url_for("auth.new_password"))
-        case Refused(message=message):
-            field.errors.append(message)
+        case Refused() as refused:
+            if form is with_code and refused.reason != Reason.INCOMPLETE:
+                with_code.code.errors.append(refused.message)
+            else:
+                _refusal_on(form, refused)
     return render_template("settings/secure.html", with_password=with_password, with_code=with_code)
 
 
@@ -427,7 +473,15 @@ def email():
     change = ChangeEmailForm(prefix="change")
     if change.submit.data and change.validate_on_submit():
         ctx = request_context()
-        match change_email(ctx, current_user, change.password.data, change.email.data):
+        outcome = change_email(
+            ctx,
+            current_user,
+            change.password.data,
+            change.email.data,
+            change.codes(),
+            current_user.current_session.id,
+        )
+        match outcome:
             case EmailChanged(address=address):
                 flash(
                     f"Your email address is now {address}. Confirm it with the link we sent there.",
@@ -436,8 +490,11 @@ def email():
                 return redirect(url_for("settings.email"))
             case Refused(reason=Reason.TAKEN, message=message):
                 change.email.errors.append(message)
-            case Refused(message=message):
-                change.password.errors.append(message)
+            case Refused(reason=Reason.GONE, message=message):
+                return _logged_out(message)
+
+            case Refused() as refused:
+                _refusal_on(change, refused)
         return render_template("settings/email.html", form=form, change=change)
     if not change.submit.data and form.validate_on_submit():
         match send_verification(request_context(), current_user):
