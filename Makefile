@@ -48,9 +48,11 @@ test: install node_modules/.installed
 screenshots: install node_modules/.installed
 	SPAREKEY_REQUIRE_BROWSER=1 SPAREKEY_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/e2e -q
 
-# Benchmarks (not timed tests): writes bench/RESULTS.md. Uses wrk (Debian package) when it can be
-# installed, else a Python load generator; PostgreSQL from BENCH_DATABASE_URL for the
-# double-spend run (skipped, with a note, when it is unreachable).
+# Benchmarks (not timed tests): writes bench/RESULTS.md, sections 1-7 (7 is bench/code_timing.py).
+# Uses wrk (Debian package) when it can be installed, else a Python load generator. Database:
+# BENCH_DATABASE_URL, by default `sparekey_bench` on the local PostgreSQL (created if missing,
+# its tables dropped and made again; never the tests' database); SQLite when PostgreSQL is
+# unreachable, and then the double-spend run is skipped with a note.
 bench: install
 	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 \
 		&& { apt-get install -y -qq wrk >/dev/null 2>&1 \

@@ -14,6 +14,7 @@ not spent); and the first try of a name never tried, for 50 real accounts and 50
 one (the counters' rows are inserted then, so it is a path of its own).
 
 Writes its section of bench/RESULTS.md (replacing an earlier one) unless `--print` is given.
+`make bench` runs the same section as its last one (`timing_section`), on its own database.
 Nothing here asserts a time.
 """
 
@@ -127,6 +128,7 @@ def database() -> tuple[str, str, Path]:
 
 def make_app(url: str):
     from app import create_app
+    from config import Config, engine_options
     from tools.inprocess import fresh_tables
 
     app = create_app(
@@ -134,6 +136,8 @@ def make_app(url: str):
             "SPAREKEY_ENV": "development",
             "SECRET_KEY": secrets.token_urlsafe(48),
             "SQLALCHEMY_DATABASE_URI": url,
+            # The engine a deployment on this database gets, alone or under `make bench`.
+            "SQLALCHEMY_ENGINE_OPTIONS": engine_options(url, Config.SQLALCHEMY_ENGINE_OPTIONS),
             "PASSWORD_BCRYPT_COST": 12,
             "BACKUP_CODE_BCRYPT_COST": 10,
             "RATELIMIT_ENABLED": False,
@@ -283,7 +287,7 @@ def rows(kinds: list[Kind]) -> list[str]:
     return lines
 
 
-def section(steady: list[Kind], first: list[Kind], note: str, started: float) -> str:
+def section(steady: list[Kind], first: list[Kind], note: str, started: float, command: str) -> str:
     cpus = os.cpu_count() or 1
     header = (
         "| Kind | SQL statements / derivations per request | Median | Middle half | Median "
@@ -296,7 +300,7 @@ def section(steady: list[Kind], first: list[Kind], note: str, started: float) ->
             f"{HEADING} ({datetime.fromtimestamp(started, UTC):%Y-%m-%d})",
             "",
             f"Run {datetime.fromtimestamp(started, UTC):%Y-%m-%d %H:%M} UTC by "
-            f"`python -m bench.code_timing`; {cpus} CPUs ({platform.machine()}), Python "
+            f"{command}; {cpus} CPUs ({platform.machine()}), Python "
             f"{platform.python_version()}, {note}; load average (1 min) at the end "
             f"{os.getloadavg()[0]:.2f}.",
             "",
@@ -344,12 +348,16 @@ def write(text: str) -> None:
     RESULTS.write_text(new)
 
 
-def main() -> None:
+def timing_section(url: str, note: str, command: str) -> str:
+    """Fresh tables on `url`, the run, and the section's text (`note` names the database)."""
     started = time.time()
+    steady, first = run(make_app(url))
+    return section(steady, first, note, started, command)
+
+
+def main() -> None:
     url, note, _ = database()
-    app = make_app(url)
-    steady, first = run(app)
-    text = section(steady, first, note, started)
+    text = timing_section(url, note, "`python -m bench.code_timing`")
     print(text)
     if "--print" not in sys.argv:
         write(text)

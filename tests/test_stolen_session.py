@@ -4,6 +4,7 @@ server (docs/decisions.md, "What each action needs")."""
 from __future__ import annotations
 
 import html
+import http.client
 import re
 from dataclasses import replace
 from datetime import UTC, timedelta
@@ -211,3 +212,25 @@ def test_the_mailed_secure_link_locks_every_door_once(app_factory, frozen_clock)
         status, location, _ = again.post(path, {"csrf_token": csrf_from(again.get(path)[2])})
         assert (status, location) == (302, "/accounts/login/")
         assert "already used" in again.get("/accounts/login/")[2]
+
+
+def test_a_running_server_answers_another_host_with_400_never_a_redirect(app_factory):
+    """`Host: evil.example` against a real server with TRUSTED_HOSTS: a 400 for the page that
+    would redirect (the missing trailing slash) and for the log-in page; the trusted host is
+    served, and its redirects name no host at all."""
+    app = app_factory("hosts.db", TRUSTED_HOSTS="127.0.0.1,sparekey.example")
+    with running(app) as base:
+        port = int(base.rsplit(":", 1)[1])
+
+        def ask(path: str, host: str) -> tuple[int, str]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", path, headers={"Host": host})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            return response.status, response.getheader("Location") or ""
+
+        assert ask("/settings", "evil.example") == (400, "")
+        assert ask("/accounts/login/", "evil.example") == (400, "")
+        assert ask("/settings", "sparekey.example") == (308, "/settings/")
+        assert ask("/accounts/login/", "sparekey.example")[0] == 200
