@@ -105,8 +105,8 @@ def confirm_it_is_you(
     ctx: Context,
     user: User,
     where: str,
-    password: str = "",
-    codes: tuple[str, ...] = (),
+    password: str,
+    codes: tuple[str, ...],
     needed: int | None = None,
 ) -> Confirmed | Refused:
     """Check `needed` secrets (default `secrets_needed`): the password if given, then `codes`

@@ -338,7 +338,7 @@ def _end_others(ctx: Context, user: User, session_id: str, why: str) -> int:
 
 
 def secure_account(
-    ctx: Context, user: User, password: str = "", codes: tuple[str, ...] = ()
+    ctx: Context, user: User, password: str, codes: tuple[str, ...]
 ) -> Secured | Refused:
     """After "Wasn't you?": end every session, void every code and any new sheet, and start
     over in this browser with a new password. Confirmed with what a sign-in or a recovery asks:
@@ -396,7 +396,7 @@ def log_out_session(ctx: Context, user: User, public_id: str) -> Done | Refused:
 
 
 def log_out_other_sessions(
-    ctx: Context, user: User, row: UserSession, password: str = "", codes: tuple[str, ...] = ()
+    ctx: Context, user: User, row: UserSession, password: str, codes: tuple[str, ...]
 ) -> SessionsEnded | Refused:
     """What an intruder would do first, so it needs one secret: the password, a code from the
     app, or a backup code (a session alone is not enough)."""

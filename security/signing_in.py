@@ -37,6 +37,7 @@ from security.backup_codes import (
     redeem_backup_code,
     use_code_digest,
 )
+from security.code_notice import show_elsewhere
 from security.context import Context
 from security.guard import Attempt, begin_attempt
 from security.notices import CODE_USED, NEW_DEVICE, SIGNUP_ATTEMPT, tell_owner
@@ -239,13 +240,6 @@ def _record_code_use(ctx: Context, user: User, redemption: Redemption) -> Securi
     return events.record_code_use(ctx, user.id, redemption.number, redemption.codes_left)
 
 
-def _show_notice_elsewhere(ctx: Context, user: User, event: SecurityEvent, row: UserSession):
-    """After a backup code is used, every other session shows who used it until dismissed."""
-    ctx.db.flush()  # the event's id
-    user.code_notice_event_id = event.id
-    user.code_notice_session_id = row.id
-
-
 def _recovered(
     ctx: Context, user: User, failures_before: int, spent: list[tuple[Redemption, SecurityEvent]]
 ) -> Recovered:
@@ -253,7 +247,7 @@ def _recovered(
     end_other_sessions(ctx.db, user.id, keep_session_id=None)
     started = start_browser_session(ctx, user, must_change_password=True)
     events.record_event(ctx, user.id, events.RECOVERED)
-    _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
+    show_elsewhere(ctx.db, user, spent[-1][1], started.row.id)
     ctx.db.commit()
     used = _codes_used(*(redemption for redemption, _ in spent))
     _told(ctx, started, used)
@@ -377,7 +371,7 @@ def _second_factor_passed(
     started = start_browser_session(ctx, user)
     events.record_event(ctx, user.id, events.LOGGED_IN, f"with {method}")
     if spent:
-        _show_notice_elsewhere(ctx, user, spent[-1][1], started.row)
+        show_elsewhere(ctx.db, user, spent[-1][1], started.row.id)
     ctx.db.commit()
     used = _codes_used(*(r for r, _ in spent)) if spent else None
     _told(ctx, started, used)

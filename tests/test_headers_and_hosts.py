@@ -37,6 +37,7 @@ def cookie_attributes(response, name: str) -> dict[str, str] | None:
 
 @pytest.mark.parametrize("url", ["/", "/accounts/login/", "/does/not/exist"])
 def test_pages_and_the_404_page_send_the_permissions_and_opener_policies(client, url):
+    """Checklist 70."""
     response = client.get(url)
     assert response.status_code == (404 if url == "/does/not/exist" else 200)
     assert response.headers["Permissions-Policy"] == PERMISSIONS_POLICY
@@ -65,8 +66,8 @@ def test_production_sends_hsts_even_over_plain_http(app_factory):
 
 
 def test_production_names_the_session_cookie_host_only(app_factory):
-    """`__Host-session`: Secure, Path=/ and no Domain, or a browser would refuse it; and it is
-    the cookie that carries the log-in."""
+    """Checklist 54: `__Host-session`: Secure, Path=/ and no Domain, or a browser would refuse
+    it; and it is the cookie that carries the log-in."""
     app = production(app_factory)
     person = Person(app.test_client())
     page = person.client.get("/accounts/login/", base_url="https://localhost")
@@ -204,6 +205,7 @@ def on_site(app):
 @pytest.mark.usefixtures("on_site")
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_referers_and_next_values_name_no_page(value):
+    """Checklist 43: no hostile value names a page; "go back" falls back to Home."""
     assert local_path(value) is None
     assert safe_next(value) is None
     assert back_to(value, "/") == "/"
@@ -243,7 +245,8 @@ def test_safe_next_takes_a_path_only_and_rebuilds_it():
     ],
 )
 def test_log_in_follows_next_only_to_a_rebuilt_path_here(app, user, target, location):
-    """Over HTTP: the log-in's `next` is parsed and rebuilt, never echoed, and never a 500."""
+    """Checklist 43: over HTTP, the log-in's `next` is parsed and rebuilt, never echoed, and
+    never a 500."""
     response = Person(app.test_client()).login(query_string={"next": target})
     assert response.status_code == 302, target
     assert response.location == location

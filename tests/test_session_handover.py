@@ -243,9 +243,9 @@ def wrong_code_work(app: Flask, identifier: str, client: Client) -> list[list[st
 
 @pytest.mark.parametrize("device_tokens", [(), ("a device token of another account",)])
 def test_an_unknown_name_does_the_database_work_of_a_real_account(app, user, device_tokens):
-    """Same statements, reads and writes, commits and rollbacks in the same order, on the first
-    try and after it: a wrong code for a real account (its failure event inserted) and for a
-    name without one (its stand-in counter written instead)."""
+    """Checklist 33: same statements, reads and writes, commits and rollbacks in the same
+    order, on the first try and after it: a wrong code for a real account (its failure event
+    inserted) and for a name without one (its stand-in counter written instead)."""
     codes = give_codes(app, user)
     assert WRONG not in codes
     client = Client.of("203.0.113.9", "Firefox", device_tokens)
