@@ -4,7 +4,6 @@ and the `flask --app app` commands (init-db, demo, create-user, unlock-account, 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,7 +14,6 @@ from flask import (
     current_app,
     flash,
     redirect,
-    render_template,
     request,
     session,
     url_for,
@@ -35,9 +33,11 @@ from blueprints.browser import PENDING_KEY, forget_pending
 from blueprints.context import app_context_of, install, request_context
 from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key, host_list
 from extensions import csrf, db, limiter, login_manager, mail, migrate
+from logs import configure_logging
 from security.attempts import limits_from_config
 from security.code_notice import notice_for
 from security.context import Context
+from security.events import RATE_LIMITED, log_event
 from security.keys import keyring_from_config
 from security.sessions import Timeouts, load_session
 from security.signing_in import abandon_pending_login
@@ -129,7 +129,8 @@ def configure(app: Flask, overrides: dict) -> None:
         app.config["MAIL_BACKEND"] = "smtp"
     # The signed cookie lives no longer than the server-side session behind it.
     app.config["PERMANENT_SESSION_LIFETIME"] = app.config["SESSION_ABSOLUTE_TIMEOUT_SECONDS"]
-    logging.getLogger("sparekey.security").setLevel(logging.INFO)
+    # JSON log lines on stderr and a request id on each (logs.py, docs/operations.md "Logs").
+    configure_logging(app)
 
 
 class RefuseUntrustedHosts:
@@ -229,6 +230,31 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(settings_bp)
     app.register_blueprint(tour_bp)
     app.register_blueprint(profile_bp)
+    register_health_and_metrics(app)
+
+
+# Answered whatever the rate-limit storage does: a limiter waiting on Redis must not hold them up.
+UNLIMITED_ENDPOINTS = {"health.healthz", "health.readyz", "metrics.metrics"}
+
+
+def register_health_and_metrics(app: Flask) -> None:
+    """/readyz's checks, /metrics and the counting and timing of every request, and the
+    rate-limit storage: refused at start-up when it does not answer (unless
+    RATELIMIT_FALLBACK_OK), watched while the app runs."""
+    from blueprints.health import readiness, storage
+    from blueprints.metrics import bp as metrics_bp
+    from blueprints.metrics import count_requests
+
+    app.register_blueprint(metrics_bp)
+    count_requests(app)
+    readiness.install(app)
+    storage.refuse_unreachable_storage(app)
+    storage.watch_storage(app)
+
+
+@limiter.request_filter
+def unlimited_endpoint() -> bool:
+    return request.endpoint in UNLIMITED_ENDPOINTS
 
 
 # Files the same for everyone, which a browser may keep; every other answer is no-store.
@@ -257,7 +283,9 @@ def register_request_hooks(app: Flask) -> None:
 
     @app.before_request
     def require_new_password_after_recovery():
-        if not current_user.is_authenticated:
+        # A path with no page (404, 405, a redirect) needs no account: the error page must not
+        # wait on the database to load one.
+        if request.routing_exception is not None or not current_user.is_authenticated:
             return None
         row = current_user.current_session
         if row.must_change_password and request.endpoint not in ALLOWED_DURING_PASSWORD_CHANGE:
@@ -276,6 +304,18 @@ def register_request_hooks(app: Flask) -> None:
         if not parts.path.startswith("/") or parts.path.startswith("//"):
             return None
         return redirect(urlunsplit(("", "", parts.path, parts.query, "")), moved.code)
+
+    # Logging (issue 14): every refusal by Flask-Limiter is one `rate_limited` log line.
+    @app.after_request
+    def log_rate_limit_refusal(response):
+        if response.status_code == 429:
+            breached = limiter.current_limit
+            limit = str(breached.limit) if breached is not None else ""
+            endpoint = request.endpoint or ""
+            detail = f"{limit} at {endpoint}"
+            ip = request.remote_addr or ""
+            log_event(RATE_LIMITED, None, "refused", detail, ip, limit=limit, endpoint=endpoint)
+        return response
 
     @app.after_request
     def security_headers(response):
@@ -312,27 +352,62 @@ ERROR_TEXTS = {
 
 
 def register_errorhandlers(app: Flask) -> None:
+    """Every error page (404, 405, 400 and an expired form, 413, 429, 500 ...) is one standalone
+    template, rendered after a rollback: no base layout, no context processor, no `current_user`,
+    no database. The database may be what failed; a page that needed it would fail in turn, and
+    the WSGI server would answer with its own bare page and lose the request from its log."""
+    from flask import g
+    from werkzeug.exceptions import HTTPException
+
     def render_error(error):
-        code = getattr(error, "code", 500) or 500
-        if code not in ERROR_TEXTS:
-            code = 500
-        title, text = ERROR_TEXTS[code]
-        if code == 500:
-            # The database may be what failed: a use case's transaction is rolled back (on a
-            # dead connection that only discards it), and the page reads nothing from it.
-            with contextlib.suppress(SQLAlchemyError):
-                db.session.rollback()
-            page = app.jinja_env.get_template("errors/server_error.html")
-            return page.render(title=title, text=text, url_for=url_for), code
+        code = error.code if isinstance(error, HTTPException) and error.code else 500
+        title, text = ERROR_TEXTS.get(code) or (
+            ERROR_TEXTS[500] if code >= 500 else (error.name, OTHER_CLIENT_ERROR)
+        )
         if isinstance(error, CSRFError):
             text = (
                 "This form expired or did not come from this site. Reload the page and try again."
             )
-        return render_template("errors/error.html", code=code, title=title, text=text), code
+        # Whatever the request was doing is not kept (a use case commits its own work before it
+        # returns); on a dead connection the rollback only discards the transaction.
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.rollback()
+        # Anything rendered from here on is part of an error page (code_notice looks).
+        g.error_page = True
+        page = app.jinja_env.get_template("errors/error.html")
+        response = app.response_class(
+            page.render(title=title, text=text, **_error_page_links()),
+            status=code,
+            mimetype="text/html",
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
-    for code in ERROR_TEXTS:
-        app.register_error_handler(code, render_error)
-    app.register_error_handler(CSRFError, render_error)
+    # HTTPException covers every code, an expired form (CSRFError, a 400) and, through Flask's
+    # InternalServerError, any other exception; routing redirects never reach a handler.
+    app.register_error_handler(HTTPException, render_error)
+
+
+OTHER_CLIENT_ERROR = "This request could not be answered. Go back and try again."
+ERROR_PAGE_FALLBACK_LINKS = {
+    "home": "/",
+    "stylesheet": "/static/css/app.css",
+    "icon": "/static/img/favicon.svg",
+}
+
+
+def _error_page_links() -> dict[str, str]:
+    """The error page's links, or fixed ones when this request cannot build URLs."""
+    from werkzeug.routing import BuildError
+
+    try:
+        return {
+            "home": url_for("profile.home"),
+            "stylesheet": url_for("static", filename="css/app.css"),
+            "icon": url_for("static", filename="img/favicon.svg"),
+        }
+    except (RuntimeError, BuildError):
+        return dict(ERROR_PAGE_FALLBACK_LINKS)
 
 
 def register_commands(app: Flask) -> None:
@@ -342,6 +417,8 @@ def register_commands(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from flask import g
+
     from security.backup_codes import CODES_PER_SET, LOW_CODES_WARNING, format_code
     from security.devices import describe_device
 
@@ -356,10 +433,22 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def code_notice() -> dict:
         """The "A backup code was used" notice, on every session but the one that used it, until
-        dismissed there (security/code_notice.py)."""
-        if not current_user.is_authenticated or not current_user.code_notice_event_id:
+        dismissed there (security/code_notice.py).
+
+        Never on an error page, and never an error itself: when the database fails, the page
+        goes without the notice (the next page shows it) after a rollback, so the rest of the
+        page does not meet a failed transaction."""
+        if g.get("error_page"):
             return {}
-        event = notice_for(db.session, current_user, current_user.current_session)
+        try:
+            if not current_user.is_authenticated or not current_user.code_notice_event_id:
+                return {}
+            event = notice_for(db.session, current_user, current_user.current_session)
+        except SQLAlchemyError as error:
+            with contextlib.suppress(SQLAlchemyError):
+                db.session.rollback()
+            app.logger.warning("code notice left out of a page: %s", type(error).__name__)
+            return {}
         return {"code_notice": event} if event is not None else {}
 
     app.jinja_env.filters["code"] = format_code

@@ -2,29 +2,26 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import click
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask, current_app
 from flask_migrate import stamp, upgrade
 from sqlalchemy import inspect
+from werkzeug.datastructures import MultiDict
 
+from blueprints.auth.forms import SignupForm
 from blueprints.context import app_context_of
 from extensions import db
-from security.accounts import (
-    normalise_email,
-    normalise_phone,
-    normalise_username,
-    username_problem,
-)
+from security.accounts import normalise_email, normalise_phone
 from security.maintenance import demo_account as demo_account_use_case
 from security.maintenance import prune as prune_use_case
 from security.maintenance import unlock_account as unlock_account_use_case
 from security.outcomes import Refused
-from security.passwords import password_problem
 from security.signing_in import register_account
 
-INITIAL_REVISION = "e2b5f77575ce"
 DEMO_PROFILE = {
     "display_name": "Dana Demo",
     "bio": (
@@ -36,16 +33,63 @@ DEMO_PROFILE = {
 }
 
 
+UNVERSIONED_DATABASE = """\
+This database has Sparekey's tables but no migration history (no alembic_version table), and
+its schema is not the one this version's models describe ({differences}). Which migration it
+is at cannot be told for sure, so nothing was changed.
+Back it up first (docs/operations.md, "Backups"). Then either:
+- if you know the revision its schema matches (migrations/versions/), mark it with
+  `flask --app app db stamp <revision>` and run `flask --app app init-db` again; or
+- point DATABASE_URL at a new, empty database, run `flask --app app init-db` there, and copy
+  the data across.
+In development, deleting the SQLite file under instance/ starts afresh."""
+
+
 def prepare_database() -> None:
-    """Apply the migrations. A database made by `create_all` (before migrations existed, or by
-    the tests) is first marked with the revision whose schema it has: the newest if it matches
-    the models, else the first one, which created the schema of those early versions."""
+    """Bring the schema up to the newest migration.
+
+    An empty database is migrated from the first revision. A database with this app's tables
+    but no migration history (made by `create_all`: before migrations existed, or by the
+    tests) is marked as the newest revision only when its schema is exactly what the models
+    describe, so the mark states a fact; any other such database is refused, unchanged
+    (UNVERSIONED_DATABASE says what to do). Tables of other applications are ignored."""
     tables = set(inspect(db.engine).get_table_names())
-    if "users" in tables and "alembic_version" not in tables:
-        with db.engine.connect() as connection:
-            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
-        stamp(revision="head" if not differences else INITIAL_REVISION)
+    if "alembic_version" not in tables and tables & set(db.metadata.tables):
+        differences = schema_differences()
+        if differences:
+            raise click.ClickException(
+                UNVERSIONED_DATABASE.format(differences=describe(differences))
+            )
+        stamp(revision="head")
     upgrade()
+
+
+def schema_differences() -> list:
+    """What the database's tables lack or have beyond the models (autogenerate's comparison),
+    among this app's tables only."""
+    ours = set(db.metadata.tables)
+
+    def only_ours(name, type_, parent_names) -> bool:
+        return type_ != "table" or name in ours
+
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"include_name": only_ours})
+        return compare_metadata(context, db.metadata)
+
+
+def describe(differences: list, shown: int = 3) -> str:
+    """ "add_column users avatar, remove_index ix_x and 4 more": the first few differences."""
+    names = []
+    for difference in differences[:shown]:
+        # A column's changes come as a list of tuples; anything else as one tuple: the
+        # operation, then strings and schema objects (a table, a column, an index).
+        step = difference[0] if isinstance(difference, list) else difference
+        words = [
+            part if isinstance(part, str) else getattr(part, "name", None) for part in step[:4]
+        ]
+        names.append(" ".join(word for word in words if isinstance(word, str)))
+    more = len(differences) - shown
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
 
 
 def demo_account(reset: bool = False):
@@ -69,7 +113,10 @@ def register(app: Flask) -> None:
     @app.cli.command("demo")
     @click.option("--reset", is_flag=True, help="Put the demo account back to its first state.")
     def demo(reset: bool) -> None:
-        """Create the demo account if it is missing, and print how to log in."""
+        """Create the demo account if it is missing, and print how to log in (not in
+        production)."""
+        if current_app.config["SPAREKEY_ENV"] == "production":
+            raise click.ClickException(DEMO_IN_PRODUCTION)
         prepare_database()
         demo_account(reset=reset)
         username, password = (
@@ -85,7 +132,9 @@ def register(app: Flask) -> None:
         user = unlock_account_use_case(app_context_of(current_app), identifier)
         if isinstance(user, Refused):
             raise click.ClickException(user.message)
-        click.echo(f"Failed attempts cleared for {user.username}.")
+        click.echo(
+            f"Failed attempts cleared for {user.username} (recorded in its security events)."
+        )
 
     @app.cli.command("prune")
     def prune() -> None:
@@ -100,23 +149,50 @@ def register(app: Flask) -> None:
     @click.option("--phone", default="")
     @click.password_option()
     def create_user_command(username: str, email: str, phone: str, password: str) -> None:
-        """Create an account from the command line."""
-        username = normalise_username(username)
-        problem = username_problem(username) or password_problem(password, username, email)
-        try:
-            phone_value = normalise_phone(phone)
-        except ValueError as error:
-            problem = problem or str(error)
-        if problem:
-            raise click.ClickException(problem)
+        """Create an account from the command line, checked as sign-up checks one."""
+        given = {"username": username, "email": email, "phone": phone, "password": password}
+        problems = control_character_problems(given)
+        if problems:
+            raise click.ClickException("\n".join(problems))
         prepare_database()
+        form = SignupForm(formdata=MultiDict(given), meta={"csrf": False})
+        if not form.validate():
+            raise click.ClickException(
+                "\n".join(
+                    f"{name}: {message}"
+                    for name, messages in form.errors.items()
+                    for message in messages
+                )
+            )
+        # The form normalised them (lower-case name; the phone's digits); empty means none.
         created = register_account(
             app_context_of(current_app),
-            username,
+            form.username.data,
             password,
-            email=normalise_email(email),
-            phone=phone_value,
+            email=normalise_email(form.email.data),
+            phone=normalise_phone(form.phone.data),
         )
         if isinstance(created, Refused):
             raise click.ClickException(created.message)
-        click.echo(f"Created {username}.")
+        click.echo(f"Created {created.username}.")
+
+
+DEMO_IN_PRODUCTION = (
+    "`flask demo` does not run in production: its account's password is public "
+    "(DEMO_PASSWORD), so anyone could sign in to it. Create real accounts with "
+    "`flask --app app create-user`."
+)
+
+
+def control_character_problems(given: dict[str, str]) -> list[str]:
+    """A control character (a tab, an escape, a pasted line end ...) in any value: no browser's
+    form sends one, and nobody could type it at log-in."""
+    problems = []
+    for name, value in given.items():
+        bad = [character for character in value if unicodedata.category(character) == "Cc"]
+        if bad:
+            problems.append(
+                f"{name}: contains a control character (U+{ord(bad[0]):04X}); "
+                "type it again without one."
+            )
+    return problems

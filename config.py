@@ -115,6 +115,14 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = False
     RATELIMIT_ENABLED = True
+    # Redis must answer within a second (connect and reply), so a Redis that hangs costs a
+    # request a second and the fall-back above, never a stuck worker.
+    RATELIMIT_STORAGE_OPTIONS: ClassVar[dict] = {"socket_timeout": 1, "socket_connect_timeout": 1}
+    # When the configured Redis does not answer at start-up the app refuses to start, unless this
+    # is on (RATELIMIT_FALLBACK_OK=1): then it starts with each process counting on its own.
+    RATELIMIT_FALLBACK_OK = False
+    # /metrics answers only requests with `Authorization: Bearer <METRICS_TOKEN>`; unset, 404.
+    METRICS_TOKEN: str | None = None
     TRUSTED_PROXIES = 0
     # The host names this site answers for (a leading dot takes in every subdomain; ports are
     # not compared). A request for any other host gets 400, so no page or redirect is ever built
@@ -159,6 +167,7 @@ class Config:
             "MAIL_USERNAME",
             "MAIL_PASSWORD",
             "MAIL_DEFAULT_SENDER",
+            "METRICS_TOKEN",
         ):
             if os.environ.get(name):
                 values[name] = os.environ[name]
@@ -179,7 +188,7 @@ class Config:
         ):
             if os.environ.get(name):
                 values[name] = _env_int(name, 0)
-        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL", "RATELIMIT_FALLBACK_OK"):
             if os.environ.get(name):
                 values[name] = os.environ[name].lower() in ("1", "true", "yes")
         if os.environ.get("SESSION_COOKIE_SECURE"):

@@ -1,7 +1,7 @@
 """gunicorn settings for `make serve` and production: `gunicorn -c gunicorn.conf.py`.
 
 Environment variables: HOST, PORT (bind), WEB_CONCURRENCY (worker processes), GUNICORN_THREADS
-(threads per worker), GUNICORN_TIMEOUT (seconds), GUNICORN_ACCESSLOG (a path, "-" for stdout,
+(threads per worker), GUNICORN_TIMEOUT (seconds), GUNICORN_ACCESSLOG (a path, "-" for stderr,
 "off" for none). See docs/operations.md.
 """
 
@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from config import load_env_file
+from logs import gunicorn_logconfig
 
 # .env first, so the settings below and the app's configuration both see it.
 load_env_file()
@@ -56,13 +57,18 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 
-# One line per request, without the query string (%(U)s is the path only; %(r)s would carry
-# ?next=... and anything else a client put there) and without the Referer.
+# Logs: one JSON object per line (logs.py, docs/operations.md "Logs"). The error log and the
+# app's lines go to stderr; the access log to stderr ("-"), a file, or nowhere ("off"), one line
+# per request with method, path, status, bytes, duration, address, user agent and request id.
+# The path is %(U)s alone: %(r)s would carry ?next=... and anything else a client put there; no
+# Referer either. The format below is only the line's message; the fields come from the same
+# atoms (the request id from the response header, %({x-request-id}o)s).
 _accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 accesslog = None if _accesslog == "off" else _accesslog
-access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+access_log_format = "%(m)s %(U)s %(s)s"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+logconfig_dict = gunicorn_logconfig(accesslog, loglevel)
 
 # Forwarded headers are the app's business (TRUSTED_PROXIES, through werkzeug's ProxyFix), so one
 # setting decides which proxies are believed; gunicorn itself believes none of them.
@@ -77,7 +83,43 @@ else:
     control_socket_disable = True
 
 # Heartbeat files in memory, not on a possibly slow disk (containers). They hold no data.
-if Path("/dev/shm").is_dir():  # noqa: S108
-    worker_tmp_dir = "/dev/shm"  # noqa: S108
+if Path("/dev/shm").is_dir():  # noqa: S108  # nosec B108
+    worker_tmp_dir = "/dev/shm"  # noqa: S108  # nosec B108
 
 proc_name = "sparekey"
+
+
+# --- Metrics: prometheus-client's multiprocess mode -----------------------------------------------
+# Each worker writes its metrics to files in PROMETHEUS_MULTIPROC_DIR and /metrics adds up every
+# worker's files, so a scrape shows the whole server whichever worker answers it. The variable is
+# set here, in the master before any worker starts, so every worker has it before it imports
+# prometheus-client: the folder given, emptied of the last run's files, or a new temporary one.
+_metrics_dirs_made_here: list[str] = []
+
+
+def on_starting(server) -> None:
+    import tempfile
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+    else:
+        made = tempfile.mkdtemp(prefix="sparekey-metrics-")
+        _metrics_dirs_made_here.append(made)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+
+
+def child_exit(server, worker) -> None:
+    """A worker is gone (exited, killed, replaced): its live gauges no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    import shutil
+
+    for made in _metrics_dirs_made_here:
+        shutil.rmtree(made, ignore_errors=True)

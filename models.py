@@ -184,7 +184,9 @@ class AttemptCounter(Model):
     __tablename__ = "attempt_counters"
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
-    # Every failed check of any kind since the last success: what the owner is told of then.
+    # Every check of any kind answered with a wrong secret since the last success: what the owner
+    # is told of then. A check counted in advance that never got its answer (a killed request, a
+    # database error) is not one: it counts only in the kind's own count, for the wait.
     failures: Mapped[int] = mapped_column(default=0)
     # Failed passwords only: the log-in form's own back-off, so code guessing cannot lock it.
     password_failures: Mapped[int] = mapped_column(default=0)

@@ -8,6 +8,7 @@ from flask import Flask, current_app, request, session
 from flask_mailman import EmailMessage
 
 from blueprints.browser import device_tokens
+from blueprints.metrics import instruments
 from security.context import Client, Context
 from security.notices import Outbox
 
@@ -43,7 +44,13 @@ class FlaskMailer:
     """The domain's Mailer, sent through Flask-Mailman (SMTP, or files in development)."""
 
     def send(self, to: str, subject: str, body: str) -> None:
-        EmailMessage(subject=subject, body=body, to=[to]).send()
+        """Send, counting it as sent or failed (sparekey_mails_total); a failure still raises."""
+        try:
+            EmailMessage(subject=subject, body=body, to=[to]).send()
+        except Exception:
+            instruments.mail_failed()
+            raise
+        instruments.mail_sent()
 
 
 def site_address() -> str:

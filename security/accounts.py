@@ -16,7 +16,8 @@ from security.passwords import hash_password
 USERNAME_PATTERN = re.compile(r"[a-z0-9._]{3,30}")
 _HAS_LETTER = re.compile(r"[a-z]")
 RESERVED_USERNAMES = frozenset(
-    {"accounts", "settings", "static", "help", "home", "healthz", "admin", "api", "tour", "menu"}
+    {"accounts", "settings", "static", "help", "home", "healthz", "readyz", "metrics", "admin"}
+    | {"api", "tour", "menu"}
 )
 _PHONE_SEPARATORS = re.compile(r"[\s().\-]")
 _PHONE_PATTERN = re.compile(r"\+?[0-9]{7,15}")

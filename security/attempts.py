@@ -3,6 +3,10 @@
 Every check of a secret first reserves an attempt by a compare-and-swap on the counter row, which
 counts it as a failure in advance. A success clears the row. So when many requests arrive at once,
 only as many as the back-off allows are ever evaluated, and a throttled request does no hashing.
+
+The owner is told of fewer: `failures` counts only the checks answered with a wrong secret
+(`count_answered_failure`), so a reserved check that never got its answer (the worker killed, a
+database error) counts for the wait but is never reported as a failed attempt.
 """
 
 from __future__ import annotations
@@ -134,14 +138,13 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
     password guesses never delay code entry, code guesses never delay the password, and the
     two-factor step of a recovery never closes the owner's password + app log-in. `key` says
     whose counter: a trusted device's own, every other client's of the account, or an unknown
-    name's (security/guard.py). Every attempt also counts in `failures`, the number of failures
-    the owner is told about at the next success.
+    name's (security/guard.py). `failures`, what the owner is told of at the next success, is
+    not touched here: only an answered wrong secret counts there (`count_answered_failure`).
     """
     count_column, wait_column = KIND_COLUMNS[kind]
     for _ in range(20):
         row = db_session.execute(
             select(
-                AttemptCounter.failures,
                 getattr(AttemptCounter, count_column).label("own_failures"),
                 getattr(AttemptCounter, wait_column).label("next_at"),
                 AttemptCounter.version,
@@ -164,7 +167,6 @@ def reserve_attempt(db_session: Session, key: str, kind: str, limits: Limits) ->
             wait = ceil((next_at - current).total_seconds())
             return Throttled(retry_after_seconds=max(wait, 1), locked=False, kind=kind)
         values = {
-            "failures": row.failures + 1,
             "version": row.version + 1,
             count_column: own_failures + 1,
             wait_column: current + timedelta(seconds=limits.delay_after(own_failures + 1)),
@@ -214,15 +216,23 @@ def clear_password_failures(db_session: Session, key: str) -> None:
     )
 
 
-def clear_failures(db_session: Session, key: str, attempts: int = 1) -> int:
-    """A success: reset the counter. Returns how many failures came before this success.
+def count_answered_failure(db_session: Session, key: str) -> None:
+    """A check answered with a wrong secret: one more failure to tell the owner of at the next
+    success. Does not commit: the caller commits it with the failure's event."""
+    db_session.execute(
+        update(AttemptCounter)
+        .where(AttemptCounter.key == key)
+        .values(failures=AttemptCounter.failures + 1)
+    )
 
-    `attempts` is how many checks of this success were counted in advance (2 when a second
-    factor followed the password). Does not commit: the caller commits it with the log-in.
-    """
+
+def clear_failures(db_session: Session, key: str) -> int:
+    """A success: reset the counter. Returns how many answered failures came before it (a
+    reservation never answered is not one). Does not commit: the caller commits it with the
+    log-in."""
     failures = db_session.scalar(select(AttemptCounter.failures).where(AttemptCounter.key == key))
     values = {"failures": 0, "version": AttemptCounter.version + 1}
     for count_column, wait_column in KIND_COLUMNS.values():
         values |= {count_column: 0, wait_column: None}
     db_session.execute(update(AttemptCounter).where(AttemptCounter.key == key).values(values))
-    return max((failures or 0) - attempts, 0)
+    return failures or 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from typing import Any
 
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from models import SecurityEvent
 from security.context import Context
@@ -41,6 +42,8 @@ UNLOCK_SENT = "unlock_link_sent"
 EMAIL_CHANGED = "email_changed"
 EMAIL_CHANGE_UNDONE = "email_change_undone"
 DEVICE_UNLOCKED = "device_unlocked"
+# The site's administrator cleared the failure counters (`flask unlock-account`).
+ACCOUNT_UNLOCKED = "account_unlocked"
 
 DESCRIPTIONS = {
     SIGNED_UP: "Account created",
@@ -70,24 +73,55 @@ DESCRIPTIONS = {
     EMAIL_CHANGED: "Email address changed",
     EMAIL_CHANGE_UNDONE: "Email change undone from the old address; every session ended",
     DEVICE_UNLOCKED: "A new browser was unlocked with a mailed link",
+    ACCOUNT_UNLOCKED: "Failed attempts cleared by the site's administrator",
 }
 
 
-def log_event(kind: str, user_id: int | None, outcome: str, detail: str = "", ip: str = "") -> None:
-    """One JSON line; json.dumps escapes CR/LF and quotes in anything a user typed."""
+# Written to the log only, never a row: a refusal by Flask-Limiter (a 429), logged by the web
+# layer (app.py, register_request_hooks).
+RATE_LIMITED = "rate_limited"
+
+
+def log_event(
+    kind: str,
+    user_id: int | None,
+    outcome: str,
+    detail: str = "",
+    ip: str = "",
+    *,
+    recorded: bool = False,
+    **fields: Any,
+) -> None:
+    """One log record on "sparekey.security": the message is the event's kind, and `event`,
+    `outcome`, `user_id`, `ip`, `detail`, `recorded` (a row in security_events holds it too) and
+    any `fields` (a throttled refusal's `counter_kind` and `identifier_hash`, say) are its
+    attributes, which the JSON formatter (logs.py) writes as fields and JSON escaping keeps on
+    one line whatever a user typed. Other handlers (metrics) read the same attributes. Never
+    pass a secret."""
     logger.info(
-        json.dumps(
-            {"event": kind, "user_id": user_id, "ip": ip, "outcome": outcome, "detail": detail},
-            ensure_ascii=True,
-        )
+        kind,
+        extra={
+            "event": kind,
+            "outcome": outcome,
+            "user_id": user_id,
+            "ip": ip,
+            "detail": detail,
+            "recorded": recorded,
+            **fields,
+        },
     )
+
+
+# The log lines of events added to a session's transaction, written once it commits.
+_UNCOMMITTED = "sparekey.security_event_lines"
 
 
 def record_event(
     ctx: Context, user_id: int, kind: str, detail: str = "", outcome: str = "success"
 ) -> SecurityEvent:
-    """Add the event row to the use case's transaction and write its log line. Never pass a
-    secret."""
+    """Add the event row to the use case's transaction; its log line is written when that
+    transaction commits, and never if it rolls back, so every line stands for a stored row.
+    Never pass a secret."""
     event = SecurityEvent(
         user_id=user_id,
         kind=kind,
@@ -96,8 +130,22 @@ def record_event(
         detail=detail[:200],
     )
     ctx.db.add(event)
-    log_event(kind, user_id, outcome, detail, ctx.client.ip)
+    line = {"kind": kind, "user_id": user_id, "outcome": outcome, "detail": detail}
+    ctx.db.info.setdefault(_UNCOMMITTED, []).append({**line, "ip": ctx.client.ip})
     return event
+
+
+@sqlalchemy_event.listens_for(Session, "after_commit")
+def _log_committed_events(session: Session) -> None:
+    for line in session.info.pop(_UNCOMMITTED, []):
+        log_event(recorded=True, **line)
+
+
+@sqlalchemy_event.listens_for(Session, "after_transaction_end")
+def _forget_uncommitted_events(session: Session, transaction: SessionTransaction) -> None:
+    """A rolled-back (or abandoned) transaction's events were never stored: no lines."""
+    if transaction.parent is None:
+        session.info.pop(_UNCOMMITTED, None)
 
 
 def record_code_use(ctx: Context, user_id: int, number: int, codes_left: int) -> SecurityEvent:

@@ -12,6 +12,7 @@ from security.attempts import (
     account_key,
     clear_failures,
     clear_password_failures,
+    count_answered_failure,
     failures_of,
     reserve_attempt,
     unknown_name_key,
@@ -28,7 +29,9 @@ class Attempt:
 
     The reservation is committed on its own before any hashing: that is what makes it count in
     advance, so a request that dies mid-check still counted, and concurrent guesses beyond the
-    back-off are refused without hashing.
+    back-off are refused without hashing. What the owner is later told of ("There were 2 failed
+    attempts") counts only the checks that were answered with a wrong secret (`fail`): a request
+    killed or stopped by a database error mid-check counts for the wait, never as a failure.
     """
 
     def __init__(
@@ -42,9 +45,16 @@ class Attempt:
         self.also = also
 
     def fail(self, event_kind: str, message: str, reason: Reason = Reason.WRONG_SECRET) -> Refused:
-        """Undo whatever the check wrote, record the wrong secret, commit. An unknown name gets
-        only a log line: it has no owner to show an event to."""
+        """Undo whatever the check wrote, count the answered failure (told to the owner at the
+        next success), record the wrong secret, commit. An unknown name gets only a log line: it
+        has no owner to show an event to.
+
+        An unknown name's counter counts it too, at the same point, so that its answer does an
+        account's database work (security/signing_in.py: _wrong_code_without_account); that
+        count is committed with the stand-in counter there, or dropped with the request's
+        transaction on the log-in form. Nobody is ever told of it."""
         self.ctx.db.rollback()
+        count_answered_failure(self.ctx.db, self.key)
         if self.user is not None:
             events.record_event(self.ctx, self.user.id, event_kind, outcome="failure")
             self.ctx.db.commit()
@@ -64,17 +74,15 @@ class Attempt:
         ):
             tell_owner(self.ctx, self.user, WAY_IN_CLOSED, KIND_NAMES.get(self.kind, self.kind))
 
-    def succeed(self, attempts: int = 1) -> int:
-        """Clear the counter (not committed); returns how many failures came before.
-
-        `attempts`: how many checks of this success were counted in advance (2 when a second
-        factor followed the password or a first code). The account's lock comes first, so every
-        use case takes the account row before the counter row (security/accounts.py)."""
+    def succeed(self) -> int:
+        """Clear the counter (not committed); returns how many answered failures came before
+        (see the class). The account's lock comes first, so every use case takes the account row
+        before the counter row (security/accounts.py)."""
         if self.user is not None:
             lock_account(self.ctx.db, self.user.id)
         if self.also is not None:
-            clear_failures(self.ctx.db, self.also, attempts)
-        return clear_failures(self.ctx.db, self.key, attempts)
+            clear_failures(self.ctx.db, self.also)
+        return clear_failures(self.ctx.db, self.key)
 
     def first_factor_passed(self) -> None:
         """A right password that still needs a second factor: the password's own delay and cap
@@ -117,18 +125,43 @@ def begin_attempt(
         also = unknown_name_key(normalise_identifier(identifier))
         name_throttled = reserve_attempt(ctx.db, also, kind, ctx.limits)
         if name_throttled is not None:
-            return _throttled(ctx, user, where, name_throttled)
+            return _throttled(ctx, user, where, name_throttled, identifier)
     throttled = reserve_attempt(ctx.db, key, kind, ctx.limits)
     if throttled is None:
         return Attempt(ctx, user, key, kind, also)
-    return _throttled(ctx, user, where, throttled, hidden_as=looks_wrong if also else None)
+    hidden_as = looks_wrong if also else None
+    return _throttled(ctx, user, where, throttled, identifier, hidden_as)
+
+
+def identifier_hash(identifier: str) -> str | None:
+    """A typed name as log lines may show it: the first 16 hex digits of the SHA-256 that keys
+    its counter (`unknown_name_key`), never the name itself; None when none was typed."""
+    if not identifier.strip():
+        return None
+    return unknown_name_key(normalise_identifier(identifier)).partition(":")[2][:16]
 
 
 def _throttled(
-    ctx: Context, user: User | None, where: str, throttled: Throttled, hidden_as: str | None = None
+    ctx: Context,
+    user: User | None,
+    where: str,
+    throttled: Throttled,
+    identifier: str = "",
+    hidden_as: str | None = None,
 ) -> Refused:
-    """Log the refusal; answer with its wait, or (`hidden_as`) with a wrong secret's page."""
-    events.log_event(events.THROTTLED, user.id if user else None, "refused", where, ctx.client.ip)
+    """Log the refusal (the counter's kind, the typed name's hash, the client's address); answer
+    with its wait, or (`hidden_as`) with a wrong secret's page."""
+    events.log_event(
+        events.THROTTLED,
+        user.id if user else None,
+        "refused",
+        where,
+        ctx.client.ip,
+        counter_kind=throttled.kind,
+        identifier_hash=identifier_hash(identifier),
+        locked=throttled.locked,
+        retry_after_seconds=throttled.retry_after_seconds,
+    )
     if hidden_as is not None:
         return Refused(Reason.WRONG_SECRET, hidden_as or throttled.message)
     return Refused(Reason.CLOSED if throttled.locked else Reason.THROTTLED, throttled.message)

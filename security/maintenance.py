@@ -15,6 +15,7 @@ from models import (
     User,
     UserSession,
 )
+from security import events
 from security.accounts import find_user
 from security.attempts import (
     account_key,
@@ -30,9 +31,13 @@ from security.sessions import prune_expired
 from security.signing_in import register_account
 from security.trusted_devices import prune_devices
 
+# The detail of the event `unlock_account` records (the owner reads it in the events list).
+UNLOCKED_BY = "unlock-account command"
+
 
 def unlock_account(ctx: Context, identifier: str) -> User | Refused:
-    """Clear an account's failure counter (after checking who is asking, out of band)."""
+    """Clear an account's failure counter (after checking who is asking, out of band): an event
+    on the account's list, with its line in the security log (`record_event`)."""
     user = find_user(ctx.db, identifier)
     if user is None:
         return Refused(Reason.GONE, f"No account matches {identifier!r}.")
@@ -41,6 +46,7 @@ def unlock_account(ctx: Context, identifier: str) -> User | Refused:
     for name in (user.username, user.email, user.phone):
         if name:
             clear_failures(ctx.db, unknown_name_key(name))
+    events.record_event(ctx, user.id, events.ACCOUNT_UNLOCKED, UNLOCKED_BY)
     ctx.db.commit()
     return user
 

@@ -212,8 +212,8 @@ def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSeco
         return attempt.fail(events.LOGIN_FAILED, LOGIN_FAILED)
     if user.totp_secret:
         # The password's own count starts again; the second factor's does not, so knowing the
-        # password never resets the count between guesses of the app's code. The account's
-        # total (`failures`) keeps this attempt until the second factor passes.
+        # password never resets the count between guesses of the app's code. What the owner is
+        # told of (`failures`: answered wrong secrets) stays until the second factor passes.
         attempt.first_factor_passed()
         # The cookie keeps only the half-finished log-in from here on.
         end_browser_session(ctx, user)
@@ -355,8 +355,7 @@ def _second_factor_passed(
             ctx.db.commit()
             return Refused(Reason.FIRST_CODE_GONE, FIRST_CODE_GONE)
     end_pending_login(ctx.db, pending_token)
-    # The password (or the first code) and this code were both counted in advance.
-    failures_before = attempt.succeed(attempts=2)
+    failures_before = attempt.succeed()
     spent: list[tuple[Redemption, SecurityEvent]] = []
     if second is not None and first is not None:
         # The first one is spent after the second one, so its count of codes left is the final

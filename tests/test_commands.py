@@ -66,7 +66,7 @@ def test_create_user(app, runner):
     assert result.exit_code == 0, result.output
     assert user_by_name(app, "erin").email == "erin@example.com"
     again = runner.invoke(args=["create-user", "erin", "--password", "a long passphrase"])
-    assert again.exit_code != 0 and "already exists" in again.output
+    assert again.exit_code != 0 and "This username is taken" in again.output
     weak = runner.invoke(args=["create-user", "frank", "--password", "password123"])
     assert weak.exit_code != 0 and "too common" in weak.output
     assert user_by_name(app, "frank") is None

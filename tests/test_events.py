@@ -8,6 +8,7 @@ import logging
 from sqlalchemy import select
 
 from extensions import db
+from logs import JsonLines
 from models import SecurityEvent
 from tests.helpers import PASSWORD, Person
 
@@ -49,7 +50,7 @@ def test_the_whole_story_is_recorded_without_secrets(app, user, caplog):
     for secret in secrets:
         assert secret not in stored
         assert secret not in log_text
-    lines = [r.getMessage() for r in caplog.records if r.name == "sparekey.security"]
+    lines = [JsonLines().format(r) for r in caplog.records if r.name == "sparekey.security"]
     parsed = [json.loads(line) for line in lines]
     assert {"event", "user_id", "ip", "outcome"} <= set(parsed[0])
     page = person.client.get("/settings/security/").get_data(as_text=True)
@@ -63,5 +64,5 @@ def test_log_lines_escape_line_breaks(app, caplog):
     """Checklist 75: a name with CR/LF cannot forge a second log line."""
     caplog.set_level(logging.INFO)
     Person(app.test_client()).login('mallory\r\n{"event": "forged"}', "whatever pw")
-    lines = [r.getMessage() for r in caplog.records if r.name == "sparekey.security"]
+    lines = [JsonLines().format(r) for r in caplog.records if r.name == "sparekey.security"]
     assert lines and all("\n" not in line and "\r" not in line for line in lines)

@@ -165,8 +165,10 @@ def test_get_never_changes_anything(app, user, user_codes):
     person = Person(app.test_client())
     person.login()
     before = snapshot(app)
+    # The test's tables are made without migrations (/readyz: 503, schema); no METRICS_TOKEN.
+    answers = {"/readyz": 503, "/metrics": 404}
     for url in [*get_rules(app), "/alice/"]:
-        assert person.client.get(url).status_code in (200, 302), url
+        assert person.client.get(url).status_code in (200, 302, answers.get(url)), url
     assert snapshot(app) == before
 
 

@@ -56,8 +56,10 @@ def test_init_db_adopts_a_database_made_before_migrations(app, runner):
     assert Person(app.test_client()).login("alice", PASSWORD).status_code == 302
 
 
-def test_init_db_upgrades_a_database_from_before_migrations(tmp_path, runner):
-    """A schema of the first version, made without migrations, is marked and then upgraded."""
+def test_init_db_refuses_a_database_from_before_migrations_it_cannot_match(tmp_path):
+    """A schema of the first version, made without migrations: init-db does not guess which
+    revision it is at (it used to mark any such database as the first one). It refuses, says
+    what to do and changes nothing; marked by hand as the message says, it is then upgraded."""
     app = create_app(
         {"SPAREKEY_ENV": "test", "SQLALCHEMY_DATABASE_URI": database_uri(tmp_path, "old.db")}
     )
@@ -67,7 +69,16 @@ def test_init_db_upgrades_a_database_from_before_migrations(tmp_path, runner):
             upgrade(revision="e2b5f77575ce")
             db.session.execute(text("DROP TABLE alembic_version"))
             db.session.commit()
-        result = app.test_cli_runner().invoke(args=["init-db"])
+        runner = app.test_cli_runner()
+        result = runner.invoke(args=["init-db"])
+        assert result.exit_code != 0
+        assert "no migration history" in result.output and "db stamp <revision>" in result.output
+        with app.app_context():
+            inspector = inspect(db.engine)
+            assert "alembic_version" not in inspector.get_table_names()
+            assert "avatar" not in {c["name"] for c in inspector.get_columns("users")}
+        assert runner.invoke(args=["db", "stamp", "e2b5f77575ce"]).exit_code == 0
+        result = runner.invoke(args=["init-db"])
         assert result.exit_code == 0, result.output
         with app.app_context():
             columns = {c["name"] for c in inspect(db.engine).get_columns("users")}

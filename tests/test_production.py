@@ -1,4 +1,5 @@
-"""Production shape: database URLs, SQLite WAL, /healthz, gunicorn with several workers, Redis."""
+"""Production shape: database URLs, SQLite WAL, /healthz and /readyz, gunicorn with several
+workers, Redis."""
 
 from __future__ import annotations
 
@@ -70,20 +71,24 @@ def test_a_sqlite_file_database_runs_in_wal_mode_with_a_busy_timeout(tmp_path):
 # --- /healthz ----------------------------------------------------------------------------------
 
 
-def test_healthz_answers_ok_when_the_database_answers(client):
+def test_healthz_answers_ok_when_the_process_answers(client):
+    """Liveness only; the database is /readyz's business (tests/test_health.py)."""
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok"}
+    assert response.get_json() == {"status": "ok"}
     assert response.headers["Cache-Control"] == "no-store"
     assert "Set-Cookie" not in response.headers
 
 
-def test_healthz_answers_503_when_the_database_is_unreachable(tmp_path, caplog):
+def test_readyz_answers_503_when_the_database_is_unreachable(tmp_path, caplog):
     missing = tmp_path / "no-such-directory" / "sparekey.db"
     app = create_app({"SPAREKEY_ENV": "test", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{missing}"})
-    response = app.test_client().get("/healthz")
+    response = app.test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
+    assert response.get_json() == {
+        "status": "unavailable",
+        "checks": {"database": "failed", "schema": "failed"},
+    }
     assert str(missing) not in caplog.text
     with app.app_context():
         db.engine.dispose()
@@ -145,7 +150,7 @@ def test_four_gunicorn_workers_let_exactly_one_of_twenty_simultaneous_uses_in(ap
     with gunicorn(tmp_path, uri, spec, workers=4) as base:
         with urllib.request.urlopen(base + "/healthz", timeout=10) as response:
             assert response.status == 200
-            assert json.loads(response.read()) == {"status": "ok", "database": "ok"}
+            assert json.loads(response.read()) == {"status": "ok"}
         browsers = [Browser(base) for _ in range(20)]
         tokens = [browser.ready_to_enter_code("alice") for browser in browsers]
         results = race(browsers, tokens, [codes[4]] * 20)
@@ -222,6 +227,8 @@ def test_an_unreachable_redis_falls_back_to_per_process_limits(tmp_path):
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fallback.db'}",
             "RATELIMIT_ENABLED": True,
             "RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{closed_port}/0",
+            # Else it would refuse to start (tests/test_health.py).
+            "RATELIMIT_FALLBACK_OK": True,
         }
     )
     with limited.app_context():

@@ -46,8 +46,8 @@ def signed_up(app: Flask, username: str, **extra):
 
 
 def comparable(response, username: str) -> tuple:
-    """Status, headers but the cookies, and the body, with the new account's name (and its
-    avatar) and the page's CSRF token blanked."""
+    """Status, headers but the cookies and the request id (new for every request), and the
+    body, with the new account's name (and its avatar) and the page's CSRF token blanked."""
     body = response.get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', body)
     if token:
@@ -55,7 +55,9 @@ def comparable(response, username: str) -> tuple:
     body = body.replace(username, "NAME")
     # The avatar: the name's initial, in a colour picked from the name.
     body = re.sub(r'<span class="avatar [^"]*" aria-hidden="true">.</span>', "AVATAR", body)
-    headers = sorted((k, v) for k, v in response.headers.items() if k != "Set-Cookie")
+    headers = sorted(
+        (k, v) for k, v in response.headers.items() if k not in ("Set-Cookie", "X-Request-ID")
+    )
     return response.status_code, headers, body
 
 

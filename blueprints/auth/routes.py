@@ -54,10 +54,13 @@ RECOVERY_KEY = "recovery_identifier"
 
 
 def _failed_attempts_notice(count: int) -> None:
+    """ "There was 1 failed attempt ..." / "There were 2 failed attempts ...": answered wrong
+    secrets only (security/guard.py, Attempt), never a check that did not get its answer (a
+    killed request, a database error)."""
     if count:
-        plural = "attempt" if count == 1 else "attempts"
+        verb, noun = ("was", "attempt") if count == 1 else ("were", "attempts")
         flash(
-            f"There were {count} failed {plural} to get into your account since it was last "
+            f"There {verb} {count} failed {noun} to get into your account since it was last "
             "used. If that was not you, your password and codes are still safe.",
             "warning",
         )

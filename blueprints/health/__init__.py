@@ -1,4 +1,5 @@
-"""The health blueprint: /healthz for load balancers and process managers."""
+"""The health blueprint: /healthz (liveness) and /readyz (readiness) for load balancers and
+process managers."""
 
 from flask import Blueprint
 
