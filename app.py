@@ -264,6 +264,16 @@ SECOND_FACTOR_ENDPOINTS = {"auth.two_factor", "auth.two_factor_backup_code", "st
 
 
 def register_request_hooks(app: Flask) -> None:
+    @app.teardown_appcontext
+    def end_the_session_quietly(error):
+        """Flask-SQLAlchemy's own teardown removes the session; on a connection the database cut
+        mid-request its ROLLBACK raises, and the server would answer with its bare page instead
+        of ours. Teardowns run last-registered first: this one ends the transaction before, and
+        a failure there only means the connection is gone (the pool replaces it)."""
+        for end in (db.session.rollback, db.session.close):
+            with contextlib.suppress(SQLAlchemyError):
+                end()
+
     @app.before_request
     def refuse_nul_characters():
         """No field, query or path has a use for NUL; PostgreSQL cannot even store it."""

@@ -172,11 +172,14 @@ class JsonStderrHandler(logging.StreamHandler):
 
 
 class DropLimiterBreachLines(logging.Filter):
-    """Flask-Limiter's own "ratelimit ... exceeded" line: the app writes a structured
-    `rate_limited` line for each 429 instead (app.py, register_request_hooks)."""
+    """Flask-Limiter's own lines the app writes better: "ratelimit ... exceeded" (the app writes
+    a structured `rate_limited` line for each 429: app.py, register_request_hooks) and "Rate
+    limit storage unreachable" on every request while Redis is down (the app writes one line a
+    minute: blueprints/health/storage.py)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith("ratelimit "))
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not message.startswith(("ratelimit ", "Rate limit storage unreachable"))
 
 
 def configure_logging(app: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import Flask
@@ -26,8 +27,10 @@ from tests.helpers import (
     fresh_tables,
     give_codes,
     make_user,
+    postgresql_url,
     turn_on_app,
 )
+from tools.relay import Relay, relay_to
 
 
 @pytest.fixture
@@ -120,3 +123,16 @@ def other_user(app: Flask) -> int:
 def logged_in(person: Person, user: int) -> Person:
     person.login()
     return person
+
+
+@pytest.fixture
+def relayed_database_url() -> Iterator[tuple[Relay, str]]:
+    """A relay to the tests' PostgreSQL database (skipped without one), and the URL that reaches
+    it through the relay: a server started with that URL loses its database when the test cuts
+    the relay."""
+    url = urlsplit(postgresql_url())
+    with relay_to(url.hostname or "127.0.0.1", url.port or 5432) as relay:
+        user = url.username or "postgres"
+        login = f"{user}:{url.password}" if url.password else user
+        netloc = f"{login}@127.0.0.1:{relay.port}"
+        yield relay, urlunsplit(("postgresql", netloc, url.path, url.query, ""))

@@ -10,8 +10,10 @@ import os
 from datetime import datetime
 
 import pyotp
+import pytest
 from flask import Flask, current_app
-from sqlalchemy import func, select
+from flask_migrate import upgrade
+from sqlalchemy import func, select, text
 
 import clock
 from blueprints.context import app_context_of
@@ -130,3 +132,41 @@ def snapshot(app: Flask, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]
             for table in db.metadata.sorted_tables
             if table.name not in ignore
         }
+
+
+def postgresql_url() -> str:
+    """The tests' PostgreSQL URL, or skip: cutting a database connection needs PostgreSQL."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
+        pytest.skip(
+            "cutting the database connection needs PostgreSQL: set DATABASE_URL to a "
+            "postgresql:// URL (.ci/run's second pass does)"
+        )
+    return url
+
+
+def redis_url() -> str:
+    """The tests' Redis URL, or skip."""
+    url = os.environ.get("RATELIMIT_STORAGE_URI", "")
+    if not url.startswith("redis://"):
+        pytest.skip(
+            "cutting Redis needs one: set RATELIMIT_STORAGE_URI to a redis:// URL (.ci/run's "
+            "second pass sets redis://127.0.0.1:6379/0)"
+        )
+    return url
+
+
+def migrate(app, revision: str = "head") -> None:
+    """The database as `flask db upgrade` leaves it (fresh_tables made it with create_all)."""
+    with app.app_context():
+        db.drop_all()
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()
+        upgrade(revision=revision)
+
+
+def forget_migrations(app) -> None:
+    """Leave a shared (PostgreSQL) database as the other tests expect it: no alembic_version."""
+    with app.app_context():
+        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        db.session.commit()

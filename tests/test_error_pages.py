@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import http.client
 import os
-from collections.abc import Iterator
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from flask import Flask, request
@@ -26,7 +25,6 @@ from extensions import db
 from models import SecurityEvent, User
 from tests.helpers import PASSWORD, Person, csrf_from, make_user
 from tools.live import Browser
-from tools.relay import relay_to
 
 NOTICE = "A backup code was used"
 STYLESHEET = '<link rel="stylesheet" href="/static/css/app.css">'
@@ -198,27 +196,6 @@ def test_a_failing_code_notice_leaves_the_notice_out_not_the_page(served, caplog
 
 
 # --- a real outage: gunicorn, with its database connections through a relay that is cut ---------
-
-
-def postgresql_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
-        pytest.skip(
-            "cutting the database connection needs PostgreSQL: set DATABASE_URL to a "
-            "postgresql:// URL (.ci/run's second pass does)"
-        )
-    return url
-
-
-@pytest.fixture
-def relayed_database_url() -> Iterator[tuple[object, str]]:
-    """A relay to the tests' PostgreSQL database, and the URL that reaches it through the relay."""
-    url = urlsplit(postgresql_url())
-    with relay_to(url.hostname or "127.0.0.1", url.port or 5432) as relay:
-        user = url.username or "postgres"
-        login = f"{user}:{url.password}" if url.password else user
-        netloc = f"{login}@127.0.0.1:{relay.port}"
-        yield relay, urlunsplit(("postgresql", netloc, url.path, url.query, ""))
 
 
 def fetch(base: str, browser: Browser, path: str, data: dict | None = None):

@@ -6,7 +6,6 @@ it returns."""
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -22,14 +21,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
-from flask_migrate import upgrade
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
 
 from app import create_app
 from blueprints.health.storage import UNREACHABLE
 from extensions import db
-from tests.helpers import Person
+from tests.helpers import Person, forget_migrations, migrate, postgresql_url, redis_url
 from tools import gunicorn as gunicorn_launcher
 from tools.relay import relay_to
 
@@ -40,22 +37,6 @@ TOKEN = "test-health-metrics-token"  # nosec B105
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-
-def migrate(app, revision: str = "head") -> None:
-    """The database as `flask db upgrade` leaves it (fresh_tables made it with create_all)."""
-    with app.app_context():
-        db.drop_all()
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
-        upgrade(revision=revision)
-
-
-def forget_migrations(app) -> None:
-    """Leave a shared (PostgreSQL) database as the other tests expect it: no alembic_version."""
-    with app.app_context():
-        db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        db.session.commit()
 
 
 def timed_readyz(client) -> tuple[int, dict, float]:
@@ -100,26 +81,6 @@ class Lines(logging.Handler):
 
     def at(self, level: int) -> list[str]:
         return [message for levelno, message in self.messages if levelno == level]
-
-
-def postgresql_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
-        pytest.skip(
-            "cutting the database connection needs PostgreSQL: set DATABASE_URL to a "
-            "postgresql:// URL (.ci/run's second pass does)"
-        )
-    return url
-
-
-def redis_url() -> str:
-    url = os.environ.get("RATELIMIT_STORAGE_URI", "")
-    if not url.startswith("redis://"):
-        pytest.skip(
-            "cutting Redis needs one: set RATELIMIT_STORAGE_URI to a redis:// URL (.ci/run's "
-            "second pass sets redis://127.0.0.1:6379/0)"
-        )
-    return url
 
 
 def metric(client, name: str) -> float:

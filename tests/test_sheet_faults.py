@@ -5,7 +5,6 @@ neither and never a set nobody saw, and the page says only what is true."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -29,6 +28,7 @@ from tests.helpers import (
     current_keys,
     give_codes,
     make_user,
+    postgresql_url,
 )
 from tools.live import Browser, running
 from tools.relay import relay_to
@@ -110,16 +110,6 @@ def test_session_ended_by_another_device_while_the_sheet_renders(app_factory):
     assert set_id(app) == old_set
     assert not any(works(app, user_id, code) for code in codes_from(page))
     assert works(app, user_id, old[0])
-
-
-def postgresql_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://", "postgresql+")):
-        pytest.skip(
-            "cutting the database connection needs PostgreSQL: set DATABASE_URL to a "
-            "postgresql:// URL (.ci/run's second pass does)"
-        )
-    return url
 
 
 @pytest.fixture
