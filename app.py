@@ -268,11 +268,11 @@ def register_request_hooks(app: Flask) -> None:
     def end_the_session_quietly(error):
         """Flask-SQLAlchemy's own teardown removes the session; on a connection the database cut
         mid-request its ROLLBACK raises, and the server would answer with its bare page instead
-        of ours. Teardowns run last-registered first: this one ends the transaction before, and
-        a failure there only means the connection is gone (the pool replaces it)."""
-        for end in (db.session.rollback, db.session.close):
-            with contextlib.suppress(SQLAlchemyError):
-                end()
+        of ours. Teardowns run last-registered first: this one closes the session before (objects
+        keep what they loaded), and a failure there only means the connection is gone (the pool
+        replaces it)."""
+        with contextlib.suppress(SQLAlchemyError):
+            db.session.close()
 
     @app.before_request
     def refuse_nul_characters():

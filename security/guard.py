@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import inspect as sa_inspect
+
 from models import User
 from security import events
 from security.accounts import lock_account, normalise_identifier
@@ -39,6 +41,9 @@ class Attempt:
     ):
         self.ctx = ctx
         self.user = user
+        # The account's id from its identity, which needs no reload: the reservation's commit
+        # expired the row, and a failure has no other use for it.
+        self.user_id = sa_inspect(user).identity[0] if user is not None else None
         self.key = key
         self.kind = kind
         # The typed name's counter, reserved too for an untrusted client of an account.
@@ -55,8 +60,8 @@ class Attempt:
         transaction on the log-in form. Nobody is ever told of it."""
         self.ctx.db.rollback()
         count_answered_failure(self.ctx.db, self.key)
-        if self.user is not None:
-            events.record_event(self.ctx, self.user.id, event_kind, outcome="failure")
+        if self.user_id is not None:
+            events.record_event(self.ctx, self.user_id, event_kind, outcome="failure")
             self.ctx.db.commit()
             self._tell_if_closed()
         else:
@@ -66,7 +71,7 @@ class Attempt:
     def _tell_if_closed(self) -> None:
         """This failure closed a way in for browsers the account has not signed in with: the
         owner hears of it once, with the way back."""
-        if self.user is None or self.key != account_key(self.user.id):
+        if self.user is None or self.user_id is None or self.key != account_key(self.user_id):
             return
         if (
             failures_of(self.ctx.db, self.key, self.kind)

@@ -299,7 +299,8 @@ def _wrong_code_without_account(ctx: Context, attempt: Attempt, code: str) -> Re
     A real account's name (from a browser that is not its trusted device) reserves on two
     counters, the typed name's and the account's; here the second is a stand-in counter of the
     name (inserted on its first try, as an account's is). Where the real account re-reads its
-    row, the set's salt, takes its lock and runs the conditional UPDATE, these run against
+    row once (after the reservation's commit), the set's salt, takes its lock and runs the
+    conditional UPDATE, these run against
     `NO_ACCOUNT` and match nothing. Where it inserts its failure event and commits, the
     stand-in counter's row is written (values unchanged) and committed; then the account's
     "closed now?" check reads the stand-in counter.
@@ -311,14 +312,12 @@ def _wrong_code_without_account(ctx: Context, attempt: Attempt, code: str) -> Re
     ctx.db.get(User, NO_ACCOUNT)  # the account re-read after that commit
     redeem_backup_code(ctx.db, ctx.keys, None, code)
     refused = attempt.fail(events.CODE_FAILED, CODE_FAILED)
-    ctx.db.get(User, NO_ACCOUNT)  # re-read after the rollback, for the event
     ctx.db.execute(
         update(AttemptCounter)
         .where(AttemptCounter.key == stand_in)
         .values(version=AttemptCounter.version)
     )
     ctx.db.commit()
-    ctx.db.get(User, NO_ACCOUNT)  # re-read after that commit
     failures_of(ctx.db, stand_in, CODE)
     return refused
 
