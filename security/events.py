@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 from sqlalchemy import event as sqlalchemy_event
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from clock import now
 from models import SecurityEvent
 from security.context import Context
 
@@ -130,9 +131,32 @@ def record_event(
         detail=detail[:200],
     )
     ctx.db.add(event)
+    _log_when_committed(ctx, user_id, kind, detail, outcome)
+    return event
+
+
+def write_event(
+    ctx: Context, user_id: int, kind: str, detail: str = "", outcome: str = "success"
+) -> None:
+    """`record_event` for a caller that needs no event object (a failure): one INSERT, without
+    the ORM's unit of work. A wrong secret for an account then costs what the stand-in's
+    statement costs for a name without one (security/signing_in.py)."""
+    ctx.db.execute(
+        insert(SecurityEvent).values(
+            user_id=user_id,
+            kind=kind,
+            created_at=now(),
+            ip=ctx.client.ip,
+            user_agent=ctx.client.user_agent,
+            detail=detail[:200],
+        )
+    )
+    _log_when_committed(ctx, user_id, kind, detail, outcome)
+
+
+def _log_when_committed(ctx: Context, user_id: int, kind: str, detail: str, outcome: str) -> None:
     line = {"kind": kind, "user_id": user_id, "outcome": outcome, "detail": detail}
     ctx.db.info.setdefault(_UNCOMMITTED, []).append({**line, "ip": ctx.client.ip})
-    return event
 
 
 @sqlalchemy_event.listens_for(Session, "after_commit")

@@ -61,7 +61,7 @@ class Attempt:
         self.ctx.db.rollback()
         count_answered_failure(self.ctx.db, self.key)
         if self.user_id is not None:
-            events.record_event(self.ctx, self.user_id, event_kind, outcome="failure")
+            events.write_event(self.ctx, self.user_id, event_kind, outcome="failure")
             self.ctx.db.commit()
             self._tell_if_closed()
         else:
