@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -25,8 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app
 from blueprints.health.storage import UNREACHABLE
+from config import normalise_database_url
 from extensions import db
-from tests.helpers import Person, forget_migrations, migrate, postgresql_url, redis_url
+from tests.helpers import Person, forget_migrations, migrate, redis_url
 from tools import gunicorn as gunicorn_launcher
 from tools.relay import relay_to
 
@@ -177,22 +178,19 @@ def test_readyz_answers_503_within_3_seconds_while_the_database_hangs():
 
 
 @pytest.fixture
-def app_through_relay(app_factory):
+def app_through_relay(app_factory, relayed_database_url):
     """A migrated app whose every database connection goes through a relay the test can cut."""
-    url = urlsplit(postgresql_url())
-    with relay_to(url.hostname or "127.0.0.1", url.port or 5432) as relay:
-        netloc = f"{url.username or 'postgres'}@127.0.0.1:{relay.port}"
-        relayed = urlunsplit(("postgresql+psycopg", netloc, url.path, url.query, ""))
-        app = app_factory(
-            SQLALCHEMY_DATABASE_URI=relayed,
-            SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
-        )
-        migrate(app)
-        try:
-            yield app, relay
-        finally:
-            relay.resume()
-            forget_migrations(app)
+    relay, url = relayed_database_url
+    app = app_factory(
+        SQLALCHEMY_DATABASE_URI=normalise_database_url(url),
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
+    )
+    migrate(app)
+    try:
+        yield app, relay
+    finally:
+        relay.resume()
+        forget_migrations(app)
 
 
 def test_readyz_answers_503_within_3_seconds_when_the_database_is_cut(app_through_relay):

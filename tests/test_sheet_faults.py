@@ -11,12 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from unittest import mock
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import before_render_template
 from sqlalchemy import event, select
 
+from config import normalise_database_url
 from extensions import db
 from models import BackupCodeSet, CodeSheet, SecurityEvent
 from security import settings
@@ -28,10 +28,8 @@ from tests.helpers import (
     current_keys,
     give_codes,
     make_user,
-    postgresql_url,
 )
 from tools.live import Browser, running
-from tools.relay import relay_to
 
 CONFIRM = "/settings/security/two-factor/backup-codes/confirm/"
 SHEET = "/settings/security/two-factor/backup-codes/new/"
@@ -113,18 +111,17 @@ def test_session_ended_by_another_device_while_the_sheet_renders(app_factory):
 
 
 @pytest.fixture
-def app_through_relay(app_factory):
+def app_through_relay(app_factory, relayed_database_url):
     """An app whose every database connection goes through a relay the test can cut."""
-    url = urlsplit(postgresql_url())
-    with relay_to(url.hostname or "127.0.0.1", url.port or 5432) as relay:
-        netloc = f"{url.username or 'postgres'}@127.0.0.1:{relay.port}"
-        relayed = urlunsplit(("postgresql+psycopg", netloc, url.path, url.query, ""))
-        app = app_factory(
-            SQLALCHEMY_DATABASE_URI=relayed,
+    relay, url = relayed_database_url
+    yield (
+        app_factory(
+            SQLALCHEMY_DATABASE_URI=normalise_database_url(url),
             SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "hide_parameters": True},
             PROPAGATE_EXCEPTIONS=False,
-        )
-        yield app, relay
+        ),
+        relay,
+    )
 
 
 @contextmanager

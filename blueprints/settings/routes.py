@@ -14,7 +14,8 @@ from flask import (
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from blueprints.browser import enter, leave
+from blueprints.auth.secure_link import start_over
+from blueprints.browser import leave
 from blueprints.context import request_context, site_address
 from blueprints.navigation import back_to, no_referrer
 from blueprints.settings import bp
@@ -450,13 +451,7 @@ def secure_account_page():
         outcome = secure_account(request_context(), current_user, "", with_code.codes())
     match outcome:
         case Secured(session=started):
-            enter(started)
-            flash(
-                "Every session is logged out and your backup codes no longer work. Choose a new "
-                "password, then get new backup codes.",
-                "success",
-            )
-            return redirect(url_for("auth.new_password"))
+            return start_over(started)
         case Refused() as refused:
             if form is with_code and refused.reason != Reason.INCOMPLETE:
                 with_code.code.errors.append(refused.message)
