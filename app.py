@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,8 +32,9 @@ from werkzeug.wsgi import get_host
 
 from blueprints.browser import PENDING_KEY, forget_pending
 from blueprints.context import app_context_of, install, request_context
+from blueprints.demo.routes import end_a_sandbox_past_its_deadline
 from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key, host_list
-from extensions import csrf, db, limiter, login_manager, mail, migrate
+from extensions import csrf, db, limiter, login_manager, mail, migrate, watch_connections
 from logs import configure_logging
 from security.attempts import limits_from_config
 from security.code_notice import notice_for
@@ -189,6 +191,9 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
 
 def register_extensions(app: Flask) -> None:
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            watch_connections(engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -215,6 +220,7 @@ def load_user(token: str):
 
 def register_blueprints(app: Flask) -> None:
     from blueprints.auth import bp as auth_bp
+    from blueprints.demo import bp as demo_bp
     from blueprints.health import bp as health_bp
     from blueprints.profile import bp as profile_bp
     from blueprints.settings import bp as settings_bp
@@ -226,6 +232,7 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(mailbox_bp)
 
     app.register_blueprint(auth_bp)
+    app.register_blueprint(demo_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(tour_bp)
@@ -290,6 +297,12 @@ def register_request_hooks(app: Flask) -> None:
             token = forget_pending()
             if token:
                 abandon_pending_login(request_context(), token)
+
+    @app.before_request
+    def end_a_demo_sandbox_past_its_deadline():
+        if request.routing_exception is not None:
+            return None
+        return end_a_sandbox_past_its_deadline()
 
     @app.before_request
     def require_new_password_after_recovery():
@@ -431,10 +444,24 @@ def register_template_helpers(app: Flask) -> None:
 
     from security.backup_codes import CODES_PER_SET, LOW_CODES_WARNING, format_code
     from security.devices import describe_device
+    from security.ended_sessions import why_session_ended
 
     @app.template_filter("datetime")
     def format_datetime(value) -> str:
         return value.strftime("%-d %b %Y, %H:%M UTC") if value else ""
+
+    @app.template_filter("time_tag")
+    def time_tag(value) -> Markup:
+        """A <time> in UTC ("3 Dec 2026, 14:05 UTC"), its instant in `datetime` and `title`;
+        static/js/app.js shows it in the browser's time zone and relative ("2 minutes ago"),
+        keeping UTC in the title. Without JavaScript the UTC text stays."""
+        if not value:
+            return Markup("")
+        instant = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = format_datetime(value)
+        return Markup('<time datetime="{0}" title="{1}" data-local-time>{1}</time>').format(
+            instant, text
+        )
 
     @app.template_filter("date")
     def format_date(value) -> str:
@@ -460,6 +487,26 @@ def register_template_helpers(app: Flask) -> None:
             app.logger.warning("code notice left out of a page: %s", type(error).__name__)
             return {}
         return {"code_notice": event} if event is not None else {}
+
+    @app.context_processor
+    def why_logged_out() -> dict:
+        """The "You were logged out because ..." line: the cookie still names a session that a new
+        password, a backup code used or a change of factors ended from elsewhere
+        (security/ended_sessions.py). Said once: the dead session's token leaves the cookie."""
+        if g.get("error_page") or current_user.is_authenticated:
+            return {}
+        token = session.get("_user_id")
+        if not isinstance(token, str):
+            return {}
+        try:
+            reason = why_session_ended(db.session, token)
+        except SQLAlchemyError as error:
+            with contextlib.suppress(SQLAlchemyError):
+                db.session.rollback()
+            app.logger.warning("logged-out note left out of a page: %s", type(error).__name__)
+            return {}
+        session.pop("_user_id", None)
+        return {"logged_out_because": reason} if reason is not None else {}
 
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device

@@ -16,22 +16,12 @@ from blueprints.auth.forms import SignupForm
 from blueprints.context import app_context_of
 from extensions import db
 from security.accounts import normalise_email, normalise_phone
+from security.demo import DEMO_PROFILE, rules_from_config
 from security.maintenance import demo_account as demo_account_use_case
 from security.maintenance import prune as prune_use_case
 from security.maintenance import unlock_account as unlock_account_use_case
 from security.outcomes import Refused
 from security.signing_in import register_account
-
-DEMO_PROFILE = {
-    "display_name": "Dana Demo",
-    "bio": (
-        "Trying out backup codes before my real accounts. Film cameras, strong coffee, long "
-        "walks on the ridge.\nLocked out once in 2024: never again."
-    ),
-    "email": "demo@example.com",
-    "avatar": "demo.svg",
-}
-
 
 UNVERSIONED_DATABASE = """\
 This database has Sparekey's tables but no migration history (no alembic_version table), and
@@ -117,6 +107,8 @@ def register(app: Flask) -> None:
         production)."""
         if current_app.config["SPAREKEY_ENV"] == "production":
             raise click.ClickException(DEMO_IN_PRODUCTION)
+        if current_app.config["DEMO_MODE"]:
+            raise click.ClickException(SHARED_DEMO_IN_DEMO_MODE)
         prepare_database()
         demo_account(reset=reset)
         username, password = (
@@ -138,9 +130,10 @@ def register(app: Flask) -> None:
 
     @app.cli.command("prune")
     def prune() -> None:
-        """Delete expired sessions, expired half-finished log-ins and stale counters of unknown
-        names. Safe at any time; run it daily."""
-        removed = prune_use_case(app_context_of(current_app))
+        """Delete demo sandboxes that are over, expired sessions, expired half-finished log-ins
+        and stale counters of unknown names. Safe at any time; run it daily (every few minutes
+        on a public demo host)."""
+        removed = prune_use_case(app_context_of(current_app), rules_from_config(current_app.config))
         click.echo("Removed: " + ", ".join(f"{count} {what}" for what, count in removed.items()))
 
     @app.cli.command("create-user")
@@ -149,7 +142,10 @@ def register(app: Flask) -> None:
     @click.option("--phone", default="")
     @click.password_option()
     def create_user_command(username: str, email: str, phone: str, password: str) -> None:
-        """Create an account from the command line, checked as sign-up checks one."""
+        """Create an account from the command line, checked as sign-up checks one (not with
+        DEMO_MODE on: every account there is a sandbox)."""
+        if current_app.config["DEMO_MODE"]:
+            raise click.ClickException(REAL_ACCOUNT_IN_DEMO_MODE)
         given = {"username": username, "email": email, "phone": phone, "password": password}
         problems = control_character_problems(given)
         if problems:
@@ -181,6 +177,16 @@ DEMO_IN_PRODUCTION = (
     "`flask demo` does not run in production: its account's password is public "
     "(DEMO_PASSWORD), so anyone could sign in to it. Create real accounts with "
     "`flask --app app create-user`."
+)
+
+
+SHARED_DEMO_IN_DEMO_MODE = (
+    'DEMO_MODE is on: every visitor gets a sandbox of their own with "Try the demo", so the '
+    "shared demo account (whose password is public) is not made here."
+)
+REAL_ACCOUNT_IN_DEMO_MODE = (
+    "DEMO_MODE is on: every account on this site is a demo sandbox, deleted within "
+    "DEMO_TTL_SECONDS. Turn DEMO_MODE off to create real accounts."
 )
 
 

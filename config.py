@@ -34,18 +34,13 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def is_postgresql(url: str) -> bool:
-    return url.startswith(("postgres://", "postgresql://", "postgresql+"))
-
-
 def engine_options(url: str, base: dict) -> dict:
-    """Engine options for `url`: PostgreSQL checks a pooled connection before handing it out, so
-    a database restart or a load balancer's idle cut-off costs a reconnect, not a failed request.
-    """
-    options = dict(base)
-    if is_postgresql(url):
-        options.setdefault("pool_pre_ping", True)
-    return options
+    """Engine options for `url`: `base`, and no `pool_pre_ping` on PostgreSQL either. A ping is
+    a round trip on every check-out; instead a connection the server closed (a restart, a load
+    balancer's idle cut-off) is seen without one and replaced (extensions.py:watch_connections),
+    and the first statement of a request is retried once on a connection that died unseen
+    (security/sessions.py:load_session). Either way a reconnect, not a failed request."""
+    return dict(base)
 
 
 def load_env_file() -> None:
@@ -149,6 +144,18 @@ class Config:
     MAIL_DEFAULT_SENDER = "Sparekey <no-reply@localhost>"
     MAIL_BACKEND = "dummy"
 
+    # "Try the demo": a sandbox account per visitor (security/demo.py). It is deleted this long
+    # after it was made, or after this long without use, whichever comes first (`flask prune`
+    # deletes it; a request after the first deadline ends it at once).
+    DEMO_TTL_SECONDS = 2 * 60 * 60
+    DEMO_IDLE_SECONDS = 30 * 60
+    # At most this many sandboxes at once; then "Try the demo" says to try again later.
+    DEMO_MAX_ACCOUNTS = 1000
+    # Sandboxes one address may make (Flask-Limiter's notation).
+    DEMO_RATE_LIMIT = "5/minute;30/hour"
+    # A public demo host: sign-up is replaced by "Try the demo", and every account is a sandbox.
+    DEMO_MODE = False
+
     DEMO_USERNAME = "demo"
     # bandit B105: the public demo login, printed by make run.
     DEMO_PASSWORD = "correct horse battery"  # nosec B105
@@ -168,6 +175,7 @@ class Config:
             "MAIL_PASSWORD",
             "MAIL_DEFAULT_SENDER",
             "METRICS_TOKEN",
+            "DEMO_RATE_LIMIT",
         ):
             if os.environ.get(name):
                 values[name] = os.environ[name]
@@ -185,10 +193,13 @@ class Config:
             "BACKOFF_CAP_SECONDS",
             "MAX_CONSECUTIVE_FAILURES",
             "MAIL_PORT",
+            "DEMO_TTL_SECONDS",
+            "DEMO_IDLE_SECONDS",
+            "DEMO_MAX_ACCOUNTS",
         ):
             if os.environ.get(name):
                 values[name] = _env_int(name, 0)
-        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL", "RATELIMIT_FALLBACK_OK"):
+        for name in ("MAIL_USE_TLS", "MAIL_USE_SSL", "RATELIMIT_FALLBACK_OK", "DEMO_MODE"):
             if os.environ.get(name):
                 values[name] = os.environ[name].lower() in ("1", "true", "yes")
         if os.environ.get("SESSION_COOKIE_SECURE"):

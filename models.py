@@ -45,6 +45,14 @@ class User(UserMixin, Model):
     avatar: Mapped[str | None] = mapped_column(String(60))
     bio: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(default=now)
+    # A demo sandbox ("Try the demo", security/demo.py): deleted at this time at the latest (or
+    # sooner when idle). NULL for every real account.
+    sandbox_expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The sandbox's generated password, shown on its pages so the visitor can log back in, and
+    # the password hash it was made with: shown only while the account still has that hash (a
+    # password the visitor chose is never stored in the clear).
+    sandbox_password: Mapped[str | None] = mapped_column(String(60))
+    sandbox_password_hash: Mapped[str | None] = mapped_column(String(60))
 
     code_set: Mapped[BackupCodeSet | None] = relationship(
         back_populates="user",
@@ -59,6 +67,17 @@ class User(UserMixin, Model):
 
     # The cookie's token for that row (the row itself stores only its SHA-256).
     session_token = None
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox_expires_at is not None
+
+    @property
+    def shown_sandbox_password(self) -> str | None:
+        """The generated password while it is still the account's password, else None."""
+        if self.sandbox_password and self.sandbox_password_hash == self.password_hash:
+            return self.sandbox_password
+        return None
 
     def clear_code_notice(self) -> None:
         """Stop showing the "A backup code was used" notice everywhere (the account secured)."""
@@ -203,6 +222,9 @@ class AttemptCounter(Model):
     next_second_factor_attempt_at: Mapped[datetime | None]
     next_recovery_attempt_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=0)
+    # When the first of `failures` was answered (None when there are none): the owner's own
+    # mistakes are told apart from others' only among failures since then (security/guard.py).
+    failures_since: Mapped[datetime | None]
 
 
 class TrustedDevice(Model):
@@ -216,6 +238,19 @@ class TrustedDevice(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
     last_used_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class EndedSession(Model):
+    """Why a session was ended by something done elsewhere (a new password, a backup code used),
+    kept under the ended session's id (the SHA-256 of its token) so that the browser whose cookie
+    still carries the token can be told why it was logged out. Pruned with expired sessions."""
+
+    __tablename__ = "ended_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    ended_at: Mapped[datetime] = mapped_column(default=now, index=True)
 
 
 class UsedLink(Model):

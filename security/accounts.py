@@ -14,6 +14,9 @@ from security.keys import KeyRing
 from security.passwords import hash_password
 
 USERNAME_PATTERN = re.compile(r"[a-z0-9._]{3,30}")
+# Every name an account can have: sign-up's, and a demo sandbox's, which alone has hyphens
+# (security/demo.py), so no one can sign up as one.
+ACCOUNT_NAME_PATTERN = re.compile(r"[a-z0-9._-]{3,30}")
 _HAS_LETTER = re.compile(r"[a-z]")
 RESERVED_USERNAMES = frozenset(
     {"accounts", "settings", "static", "help", "home", "healthz", "readyz", "metrics", "admin"}
@@ -123,15 +126,16 @@ def add_account(
     email: str | None = None,
     phone: str | None = None,
     display_name: str = "",
+    password_hash: str | None = None,
 ) -> User:
     """Add an account to the use case's transaction; DuplicateAccount (after a rollback) if an
-    identifier is taken."""
+    identifier is taken. `password_hash`, when given, is `password`'s hash made beforehand."""
     user = User(
         username=username,
         # Empty means "not given": NULL, so any number of accounts can leave these out.
         email=email or None,
         phone=phone or None,
-        password_hash=hash_password(keys, password),
+        password_hash=password_hash or hash_password(keys, password),
         display_name=display_name or username,
     )
     db_session.add(user)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from math import ceil
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -222,17 +222,62 @@ def count_answered_failure(db_session: Session, key: str) -> None:
     db_session.execute(
         update(AttemptCounter)
         .where(AttemptCounter.key == key)
-        .values(failures=AttemptCounter.failures + 1)
+        .values(
+            failures=AttemptCounter.failures + 1,
+            failures_since=func.coalesce(AttemptCounter.failures_since, now()),
+        )
     )
+
+
+@dataclass(frozen=True)
+class Failures:
+    """The answered failures a success clears: how many, and when the first of them was."""
+
+    count: int = 0
+    since: datetime | None = None
+
+    def plus(self, other: Failures) -> Failures:
+        """Both counters' failures: the sum, since the earlier first one."""
+        starts = [when for when in (self.since, other.since) if when is not None]
+        return Failures(self.count + other.count, min(starts) if starts else None)
 
 
 def clear_failures(db_session: Session, key: str) -> int:
     """A success: reset the counter. Returns how many answered failures came before it (a
     reservation never answered is not one). Does not commit: the caller commits it with the
     log-in."""
-    failures = db_session.scalar(select(AttemptCounter.failures).where(AttemptCounter.key == key))
-    values = {"failures": 0, "version": AttemptCounter.version + 1}
+    return clear_failures_since(db_session, key).count
+
+
+def take_reported_failures(db_session: Session, key: str) -> Failures:
+    """The answered failures of `key` to tell the owner of, counted from zero again; the kinds'
+    own counts, waits and caps stay as they are. Does not commit."""
+    row = db_session.execute(
+        select(AttemptCounter.failures, AttemptCounter.failures_since).where(
+            AttemptCounter.key == key
+        )
+    ).first()
+    if row is None or not row.failures:
+        return Failures()
+    db_session.execute(
+        update(AttemptCounter)
+        .where(AttemptCounter.key == key)
+        .values(failures=0, failures_since=None)
+    )
+    return Failures(count=row.failures, since=row.failures_since)
+
+
+def clear_failures_since(db_session: Session, key: str) -> Failures:
+    """`clear_failures`, returning when the first of the cleared failures was too."""
+    row = db_session.execute(
+        select(AttemptCounter.failures, AttemptCounter.failures_since).where(
+            AttemptCounter.key == key
+        )
+    ).first()
+    values = {"failures": 0, "failures_since": None, "version": AttemptCounter.version + 1}
     for count_column, wait_column in KIND_COLUMNS.values():
         values |= {count_column: 0, wait_column: None}
     db_session.execute(update(AttemptCounter).where(AttemptCounter.key == key).values(values))
-    return failures or 0
+    if row is None:
+        return Failures()
+    return Failures(count=row.failures or 0, since=row.failures_since)

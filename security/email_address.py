@@ -8,10 +8,11 @@ from sqlalchemy.exc import IntegrityError
 
 from clock import now
 from models import User
-from security import events
+from security import ended_sessions, events
 from security.accounts import lock_account
 from security.confirm import SESSION_ENDED, confirm_it_is_you
 from security.context import Context
+from security.ended_sessions import note_sessions_ending
 from security.links import new_nonce, signer, spend_once
 from security.outcomes import Done, EmailChanged, Reason, Refused
 from security.sessions import end_other_sessions
@@ -24,6 +25,10 @@ BAD_UNDO = (
     "That link is not valid, was already used, is older than 7 days, or the address changed again."
 )
 TAKEN = "Another account uses this email address."
+SANDBOX_NO_MAIL = (
+    "A demo account cannot have an email address: it never receives mail. "
+    "Sign up for a real account to get notices by mail."
+)
 
 
 def _signer(ctx: Context) -> URLSafeTimedSerializer:
@@ -32,6 +37,8 @@ def _signer(ctx: Context) -> URLSafeTimedSerializer:
 
 def send_verification(ctx: Context, user: User) -> Done | Refused:
     """Mail a link to the account's address; following it marks the address verified."""
+    if user.is_sandbox:
+        return Refused(Reason.DEMO, SANDBOX_NO_MAIL)
     if not user.email:
         return Refused(Reason.GONE, NO_ADDRESS)
     if ctx.outbox.mailer is None:
@@ -85,7 +92,9 @@ def change_email(
 ) -> EmailChanged | Refused:
     """A new address (normalised), confirmed with what a sign-in asks (security/confirm.py): it
     is unconfirmed until its link is followed, and a confirmed old address is told, with a link
-    that undoes the change."""
+    that undoes the change. A demo sandbox never gets one: nothing is checked or counted."""
+    if user.is_sandbox:
+        return Refused(Reason.DEMO, SANDBOX_NO_MAIL)
     confirmed = confirm_it_is_you(ctx, user, "change email", password, codes)
     if isinstance(confirmed, Refused):
         return confirmed
@@ -138,6 +147,7 @@ def undo_email_change(ctx: Context, token: str) -> Done | Refused:
         return Refused(Reason.WRONG_SECRET, BAD_UNDO)
     lock_account(ctx.db, user.id)
     user.email, user.email_verified_at = claims.get("old"), now()
+    note_sessions_ending(ctx.db, user.id, ended_sessions.EMAIL_CHANGE_UNDONE)
     end_other_sessions(ctx.db, user.id, keep_session_id=None)
     events.record_event(ctx, user.id, events.EMAIL_CHANGE_UNDONE)
     try:

@@ -3,20 +3,27 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 
-from models import User
+from clock import now
+from models import SecurityEvent, User
 from security import events
 from security.accounts import lock_account, normalise_identifier
 from security.attempts import (
     PASSWORD,
+    Failures,
     Throttled,
     account_key,
     clear_failures,
+    clear_failures_since,
     clear_password_failures,
     count_answered_failure,
     failures_of,
     reserve_attempt,
+    take_reported_failures,
     unknown_name_key,
 )
 from security.context import Context
@@ -81,13 +88,33 @@ class Attempt:
 
     def succeed(self) -> int:
         """Clear the counter (not committed); returns how many answered failures came before
-        (see the class). The account's lock comes first, so every use case takes the account row
-        before the counter row (security/accounts.py)."""
+        (see the class) that were not this person's own mistakes of the last minutes
+        (`others_failures`)."""
+        cleared = self._clear()
+        if self.user_id is None:
+            return cleared.count
+        return others_failures(self.ctx, self.user_id, cleared)
+
+    def succeed_signing_in(self) -> int:
+        """`succeed` for a log-in or a recovery: the failures to tell the owner of. On a trusted
+        device that is also what every other client of the account got wrong (the account's
+        counter, where strangers' failures count): told here, and counted from zero again,
+        while that counter's wait and cap stay (strangers stay slowed)."""
+        cleared = self._clear()
+        if self.user_id is None:
+            return cleared.count
+        if self.key != account_key(self.user_id):
+            cleared = cleared.plus(take_reported_failures(self.ctx.db, account_key(self.user_id)))
+        return others_failures(self.ctx, self.user_id, cleared)
+
+    def _clear(self) -> Failures:
+        """The account's lock comes first, so every use case takes the account row before the
+        counter row (security/accounts.py)."""
         if self.user is not None:
             lock_account(self.ctx.db, self.user.id)
         if self.also is not None:
             clear_failures(self.ctx.db, self.also)
-        return clear_failures(self.ctx.db, self.key)
+        return clear_failures_since(self.ctx.db, self.key)
 
     def first_factor_passed(self) -> None:
         """A right password that still needs a second factor: the password's own delay and cap
@@ -95,6 +122,43 @@ class Attempt:
         for key in (self.key, self.also):
             if key is not None:
                 clear_password_failures(self.ctx.db, key)
+
+
+# A wrong secret typed in this browser this long before the right one is the person's own
+# mistake, not an "attempt to get into your account" (docs/decisions.md, "What the notes say").
+OWN_MISTAKE_MINUTES = 10
+# The events `Attempt.fail` records: one per answered wrong secret.
+FAILURE_EVENTS = (
+    events.LOGIN_FAILED,
+    events.CODE_FAILED,
+    events.APP_CODE_FAILED,
+    events.CONFIRM_FAILED,
+    events.APP_SETUP_FAILED,
+    events.CODE_CHECK_FAILED,
+    events.SHEET_CHECK_FAILED,
+)
+
+
+def others_failures(ctx: Context, user_id: int, cleared: Failures) -> int:
+    """Of the answered failures a success cleared, those that were not the person's own. A
+    failure recorded from this client (the same address and browser: IP and user agent) in the
+    last `OWN_MISTAKE_MINUTES`, and since the first cleared failure, is the person's own;
+    everything else is reported."""
+    if cleared.count == 0 or cleared.since is None:
+        return cleared.count
+    start = max(cleared.since, now() - timedelta(minutes=OWN_MISTAKE_MINUTES))
+    own = ctx.db.scalar(
+        select(func.count())
+        .select_from(SecurityEvent)
+        .where(
+            SecurityEvent.user_id == user_id,
+            SecurityEvent.kind.in_(FAILURE_EVENTS),
+            SecurityEvent.created_at >= start,
+            SecurityEvent.ip == ctx.client.ip,
+            SecurityEvent.user_agent == ctx.client.user_agent,
+        )
+    )
+    return max(cleared.count - int(own or 0), 0)
 
 
 def counter_key(ctx: Context, user: User | None, identifier: str = "") -> str:

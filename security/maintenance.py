@@ -25,6 +25,8 @@ from security.attempts import (
 )
 from security.code_sheets import prune_sheets
 from security.context import Context
+from security.demo import SandboxRules, prune_sandboxes
+from security.ended_sessions import prune_ended_sessions
 from security.outcomes import Reason, Refused
 from security.passwords import hash_password
 from security.sessions import prune_expired
@@ -51,14 +53,19 @@ def unlock_account(ctx: Context, identifier: str) -> User | Refused:
     return user
 
 
-def prune(ctx: Context) -> dict[str, int]:
-    """Delete expired sessions, expired half-finished log-ins, code sheets past their 30
-    minutes, devices unused for a year and stale counters of unknown names; returns how many of
+def prune(ctx: Context, sandboxes: SandboxRules) -> dict[str, int]:
+    """Delete demo sandboxes that are over (with everything they own), expired sessions,
+    expired half-finished log-ins, code sheets past their 30 minutes, devices unused for a year,
+    stale counters of unknown names and notes of why old sessions ended; returns how many of
     each went."""
+    # Sandboxes first: the sessions and sheets that go with them are not counted again below.
+    sandboxes_removed = prune_sandboxes(ctx.db, sandboxes)
     removed = prune_expired(ctx.db, ctx.timeouts, ctx.pending_login_seconds)
     removed["unsaved code sheets"] = prune_sheets(ctx.db)
     removed["devices unused for a year"] = prune_devices(ctx.db)
     removed["counters of unknown names"] = prune_unknown_name_counters(ctx.db, ctx.limits)
+    removed["demo sandboxes"] = sandboxes_removed
+    removed["notes of ended sessions"] = prune_ended_sessions(ctx.db, ctx.timeouts)
     ctx.db.commit()
     return removed
 

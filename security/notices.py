@@ -150,10 +150,12 @@ class Outbox:
 
 
 def tell_owner(ctx: Context, user: User, kind: str, detail: str = "") -> bool:
-    """Mail the owner about `kind` (after the commit), if the account has a verified address;
-    True when sent."""
+    """Mail the owner about `kind` (after the commit), if the account has a verified address
+    (a demo sandbox never has one, and is never mailed); True when sent."""
     outbox = ctx.outbox
-    if outbox.mailer is None or not user.email or user.email_verified_at is None:
+    if outbox.mailer is None or user.is_sandbox:
+        return False
+    if not user.email or user.email_verified_at is None:
         return False
     notice = NOTICES[kind]
     link = secure_link(ctx, user) if notice.offers_securing else ""

@@ -23,6 +23,10 @@ class Reason(Enum):
     CLOSED = "closed"
     # Fewer secrets than the action needs were typed: nothing was checked or counted.
     INCOMPLETE = "incomplete"
+    # Too many demo sandboxes at once.
+    FULL = "full"
+    # Not something a demo sandbox can do (have an email address).
+    DEMO = "demo account"
 
 
 @dataclass(frozen=True)

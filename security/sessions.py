@@ -7,8 +7,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, contains_eager, scoped_session
 
 from clock import now
 from models import PendingLogin, UserSession
@@ -63,11 +64,12 @@ def start_session(
 
 
 def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSession | None:
-    """The live session row for the cookie's `token`, or None. Its own short transaction: an
-    expired row is deleted, and `last_seen_at` is written at most once a minute."""
+    """The live session row for the cookie's `token`, with its account, or None. One statement
+    (the account is joined); its own short transaction when it writes: an expired row is
+    deleted, and `last_seen_at` is written at most once a minute."""
     if not token or len(token) > 64:
         return None
-    row = db_session.get(UserSession, token_digest(token))
+    row = _session_row(db_session, token_digest(token))
     if row is None:
         return None
     current = now()
@@ -80,6 +82,36 @@ def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSes
         row.last_seen_at = current
         db_session.commit()
     return row
+
+
+# Built once: every signed-in request runs it, and a statement built anew costs more Python than
+# the round trip it makes.
+_ROW_AND_ACCOUNT = (
+    select(UserSession)
+    .join(UserSession.user)
+    .options(contains_eager(UserSession.user))
+    .where(UserSession.id == bindparam("digest"))
+)
+
+
+def _session_row(db_session: Session, digest: str) -> UserSession | None:
+    """The row and its account. A request's first statement: when its pooled connection turns
+    out to have died unseen (the database restarted, a cut), nothing was lost with it, so it is
+    tried once more, on a new connection (the pool replaced them all on seeing the first)."""
+    first = _nothing_begun(db_session)
+    try:
+        return db_session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar()
+    except DBAPIError as error:
+        if not (first and error.connection_invalidated):
+            raise
+        db_session.rollback()
+        return db_session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar()
+
+
+def _nothing_begun(db_session: Session) -> bool:
+    """No transaction has begun in `db_session` (a scoped session asks the session it holds)."""
+    session = db_session() if isinstance(db_session, scoped_session) else db_session
+    return not session.in_transaction()
 
 
 def end_session(db_session: Session, session_id: str) -> None:

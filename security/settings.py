@@ -13,7 +13,7 @@ from dataclasses import replace
 from itsdangerous import BadSignature, SignatureExpired
 
 from models import CodeSheet, User, UserSession
-from security import events
+from security import ended_sessions, events
 from security.accounts import lock_account
 from security.attempts import PASSWORD
 from security.backup_codes import code_status, find_unused_code
@@ -33,6 +33,7 @@ from security.code_sheets import (
 )
 from security.confirm import SESSION_ENDED, Confirmed, confirm_it_is_you, session_alive
 from security.context import Context
+from security.ended_sessions import note_sessions_ending
 from security.guard import begin_attempt, password_attempt
 from security.links import SECURE_ACCOUNT, SECURE_LINK_DAYS, signer, spend_once
 from security.notices import (
@@ -102,7 +103,7 @@ def get_new_codes(
     if not confirmed.succeed(session_id):
         return Refused(Reason.GONE, SESSION_ENDED)
     ready = _new_sheet(ctx, user, session_id, prepared)
-    ended = _end_others(ctx, user, session_id, "new backup codes")
+    ended = _end_others(ctx, user, session_id, "new backup codes", ended_sessions.CODES_REPLACED)
     ctx.db.commit()
     confirmed.tell()
     if ready.in_use:
@@ -246,6 +247,7 @@ def _set_password(ctx: Context, user: User, row: UserSession, password: str) -> 
     """The one rule: a new password ends every other session of the account."""
     user.password_hash = hash_password(ctx.keys, password)
     events.record_event(ctx, user.id, events.PASSWORD_CHANGED)
+    note_sessions_ending(ctx.db, user.id, ended_sessions.PASSWORD_CHANGED, keep_session_id=row.id)
     return end_other_sessions(ctx.db, user.id, keep_session_id=row.id)
 
 
@@ -305,7 +307,9 @@ def confirm_app_setup(
     first_sheet = None
     if code_status(ctx.db, user.id) is None:
         first_sheet = _new_sheet(ctx, user, session_id, prepare_sheet(ctx.keys))
-    ended = _end_others(ctx, user, session_id, "authentication app turned on")
+    ended = _end_others(
+        ctx, user, session_id, "authentication app turned on", ended_sessions.APP_TURNED_ON
+    )
     ctx.db.commit()
     tell_owner(ctx, user, APP_ON)
     return AppTurnedOn(first_sheet=first_sheet, sessions_ended=ended)
@@ -322,15 +326,19 @@ def turn_app_off(
     if not confirmed.succeed(session_id):
         return Refused(Reason.GONE, SESSION_ENDED)
     turn_off_app(ctx, user)
-    ended = _end_others(ctx, user, session_id, "authentication app turned off")
+    ended = _end_others(
+        ctx, user, session_id, "authentication app turned off", ended_sessions.APP_TURNED_OFF
+    )
     ctx.db.commit()
     confirmed.tell()
     tell_owner(ctx, user, APP_OFF)
     return SessionsEnded(count=ended)
 
 
-def _end_others(ctx: Context, user: User, session_id: str, why: str) -> int:
-    """A change of factors ends every other session (a copied cookie dies with it)."""
+def _end_others(ctx: Context, user: User, session_id: str, why: str, reason: str) -> int:
+    """A change of factors ends every other session (a copied cookie dies with it); each
+    ended browser is told `reason` when it comes back (security/ended_sessions.py)."""
+    note_sessions_ending(ctx.db, user.id, reason, keep_session_id=session_id)
     ended = end_other_sessions(ctx.db, user.id, keep_session_id=session_id)
     if ended:
         events.record_event(ctx, user.id, events.LOGGED_OUT, f"{ended} other sessions: {why}")
@@ -387,6 +395,7 @@ def secure_with_link(ctx: Context, token: str) -> Secured | Refused:
 
 def log_out_session(ctx: Context, user: User, public_id: str) -> Done | Refused:
     """Log out one of the account's own sessions, named by its public id."""
+    note_sessions_ending(ctx.db, user.id, ended_sessions.LOGGED_OUT_ELSEWHERE, public_id=public_id)
     if not end_session_by_public_id(ctx.db, user.id, public_id):
         ctx.db.rollback()
         return Refused(Reason.GONE, SESSION_GONE)
@@ -405,6 +414,9 @@ def log_out_other_sessions(
         return confirmed
     if not confirmed.succeed(row.id):
         return Refused(Reason.GONE, SESSION_ENDED)
+    note_sessions_ending(
+        ctx.db, user.id, ended_sessions.LOGGED_OUT_ELSEWHERE, keep_session_id=row.id
+    )
     ended = end_other_sessions(ctx.db, user.id, keep_session_id=row.id)
     events.record_event(ctx, user.id, events.LOGGED_OUT, f"{ended} other sessions")
     ctx.db.commit()

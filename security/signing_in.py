@@ -12,7 +12,7 @@ from sqlalchemy import delete, update
 
 from clock import now
 from models import AttemptCounter, PendingLogin, SecurityEvent, User, UserSession
-from security import events
+from security import ended_sessions, events
 from security.accounts import (
     NO_ACCOUNT,
     DuplicateAccount,
@@ -39,6 +39,7 @@ from security.backup_codes import (
 )
 from security.code_notice import show_elsewhere
 from security.context import Context
+from security.ended_sessions import note_sessions_ending
 from security.guard import Attempt, begin_attempt
 from security.notices import CODE_USED, NEW_DEVICE, SIGNUP_ATTEMPT, tell_owner
 from security.outcomes import (
@@ -220,7 +221,7 @@ def log_in(ctx: Context, identifier: str, password: str) -> SignedIn | NeedsSeco
         token = start_pending_login(ctx.db, user.id, LOGIN)
         ctx.db.commit()
         return NeedsSecondFactor(pending_token=token)
-    failures_before = attempt.succeed()
+    failures_before = attempt.succeed_signing_in()
     started = start_browser_session(ctx, user)
     events.record_event(ctx, user.id, events.LOGGED_IN)
     ctx.db.commit()
@@ -244,6 +245,7 @@ def _recovered(
     ctx: Context, user: User, failures_before: int, spent: list[tuple[Redemption, SecurityEvent]]
 ) -> Recovered:
     """Every session of the account ends, a new one starts that must set a new password first."""
+    note_sessions_ending(ctx.db, user.id, ended_sessions.CODE_USED)
     end_other_sessions(ctx.db, user.id, keep_session_id=None)
     started = start_browser_session(ctx, user, must_change_password=True)
     events.record_event(ctx, user.id, events.RECOVERED)
@@ -285,7 +287,7 @@ def recover_with_backup_code(
     redemption = redeem_backup_code(ctx.db, ctx.keys, user.id, code)
     if redemption is None:
         return attempt.fail(events.CODE_FAILED, CODE_FAILED)
-    failures_before = attempt.succeed()
+    failures_before = attempt.succeed_signing_in()
     event = _record_code_use(ctx, user, redemption)
     return _recovered(ctx, user, failures_before, [(redemption, event)])
 
@@ -354,7 +356,7 @@ def _second_factor_passed(
             ctx.db.commit()
             return Refused(Reason.FIRST_CODE_GONE, FIRST_CODE_GONE)
     end_pending_login(ctx.db, pending_token)
-    failures_before = attempt.succeed()
+    failures_before = attempt.succeed_signing_in()
     spent: list[tuple[Redemption, SecurityEvent]] = []
     if second is not None and first is not None:
         # The first one is spent after the second one, so its count of codes left is the final

@@ -9,9 +9,10 @@ from sqlalchemy import delete
 
 from clock import now
 from models import BackupCode, BackupCodeSet, CodeSheet, User, UserSession
-from security import events
+from security import ended_sessions, events
 from security.accounts import lock_account
 from security.context import Context
+from security.ended_sessions import note_sessions_ending
 from security.keys import KeyRing
 from security.totp import decrypt_secret, encrypt_secret, matching_step, new_secret
 
@@ -59,6 +60,7 @@ def lock_every_door(ctx: Context, user: User, detail: str = "") -> None:
     the account's lock, so a save of a sheet already under way finishes first and is voided too."""
     lock_account(ctx.db, user.id)
     ctx.db.execute(delete(CodeSheet).where(CodeSheet.user_id == user.id))
+    note_sessions_ending(ctx.db, user.id, ended_sessions.SECURED)
     ctx.db.execute(delete(UserSession).where(UserSession.user_id == user.id))
     ctx.db.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     ctx.db.execute(delete(BackupCodeSet).where(BackupCodeSet.user_id == user.id))

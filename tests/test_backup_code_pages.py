@@ -272,7 +272,8 @@ def test_low_codes_warning_at_two_or_fewer(app, logged_in, user):
     home = logged_in.client.get("/").get_data(as_text=True)
     assert "2 of 10 codes left" in home and "Only 2 backup codes left" in home
     status = logged_in.client.get(STATUS).get_data(as_text=True)
-    assert "running out" in status and "#1, #2, #3, #4, #5, #6, #7, #8" in status
+    assert "Only 2 codes left. Get new backup codes before you run out." in status
+    assert "#1, #2, #3, #4, #5, #6, #7, #8" in status
 
 
 def test_all_codes_used(app, logged_in, user):
@@ -283,7 +284,7 @@ def test_all_codes_used(app, logged_in, user):
             redeem_backup_code(db.session, current_keys(), user, code)
             db.session.commit()
     status = logged_in.client.get(STATUS).get_data(as_text=True)
-    assert "0 of 10" in status and "All codes are used" in status
+    assert "0 of 10" in status and "You have used all 10 codes. Get new backup codes now" in status
 
 
 def test_the_event_insert_failing_over_http_changes_nothing(app, logged_in, user):

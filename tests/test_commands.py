@@ -171,7 +171,8 @@ def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == (
         "Removed: 2 sessions, 1 pending log-ins, 1 unsaved code sheets, "
-        "1 devices unused for a year, 1 counters of unknown names"
+        "1 devices unused for a year, 1 counters of unknown names, 0 demo sandboxes, "
+        "0 notes of ended sessions"
     )
     with app.app_context():
         assert set(db.session.scalars(select(UserSession.id))) == {"live"}
@@ -185,7 +186,8 @@ def test_prune_removes_only_what_has_expired(app, runner, frozen_clock):
     again = runner.invoke(args=["prune"])
     assert again.output.strip() == (
         "Removed: 0 sessions, 0 pending log-ins, 0 unsaved code sheets, "
-        "0 devices unused for a year, 0 counters of unknown names"
+        "0 devices unused for a year, 0 counters of unknown names, 0 demo sandboxes, "
+        "0 notes of ended sessions"
     )
 
 

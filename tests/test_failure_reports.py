@@ -1,7 +1,8 @@
 """What the owner is told at the next success ("There was 1 failed attempt ...") counts only the
 checks answered with a wrong secret. A check is counted on the counter before it starts (so a
 request killed mid-check still counts for the wait); one that never got its answer (the worker
-killed, a database error) counts for the wait and nothing else."""
+killed, a database error) counts for the wait and nothing else. The person's own mistakes, typed
+in the same browser in the ten minutes before the success, are not reported either."""
 
 from __future__ import annotations
 
@@ -40,6 +41,13 @@ def counter(app, user_id: int) -> AttemptCounter:
         row = db.session.get(AttemptCounter, account_key(user_id))
         db.session.expunge(row)
         return row
+
+
+def stranger(app) -> Person:
+    """Someone else, elsewhere: another address than the owner's test client."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.66"
+    return Person(client)
 
 
 def notices_after_signing_in(person: Person, password: str = RIGHT_PASSWORD) -> str:
@@ -84,21 +92,22 @@ def test_a_reservation_rolled_back_without_an_answer_is_not_reported(app, user, 
         assert counter(app, user).password_failures == 1
         outcome = signing_in.log_in(ctx, "alice", RIGHT_PASSWORD)
         assert isinstance(outcome, SignedIn) and outcome.failures_before == 0
-        signing_in.log_in(ctx, "alice", "not the password")
+        elsewhere = replace(ctx, client=Client.of("198.51.100.7", "Chrome"))
+        signing_in.log_in(elsewhere, "alice", "not the password")
         outcome = signing_in.log_in(ctx, "alice", RIGHT_PASSWORD)
         assert isinstance(outcome, SignedIn) and outcome.failures_before == 1
 
 
 def test_answered_wrong_passwords_are_reported_in_the_right_words(unpropagated, user):
-    person = Person(unpropagated.test_client())
-    person.login(password="a wrong guess")
+    person, someone = Person(unpropagated.test_client()), stranger(unpropagated)
+    someone.login(password="a wrong guess")
     page = notices_after_signing_in(person)
     assert ONE in page and "There were 1" not in page
     person.logout()
-    person.login(password="a wrong guess")
+    someone.login(password="a wrong guess")
     with mock.patch.object(signing_in, "verify_password", side_effect=database_error):
-        assert person.login().status_code == 500
-    person.login(password="another wrong guess")
+        assert someone.login().status_code == 500
+    someone.login(password="another wrong guess")
     # Two answered failures and one check that died: two are reported.
     assert TWO in notices_after_signing_in(person)
 
@@ -108,19 +117,49 @@ def app_code(secret: str, steps: int = 0) -> str:
 
 
 def test_the_two_factor_step_reports_only_answered_codes(unpropagated, user, user_with_app):
-    """A right password is never reported; a wrong app code is; an app-code check stopped by a
-    database error is not."""
+    """A right password is never reported; a wrong app code from someone else is; an app-code
+    check stopped by a database error is not."""
     person = Person(unpropagated.test_client())
     assert person.login().location == TWO_FACTOR
     response = person.submit(TWO_FACTOR, {"code": app_code(user_with_app)})
     assert "failed attempt" not in person.client.get(response.location).get_data(as_text=True)
     person.logout()
 
-    assert person.login().location == TWO_FACTOR
+    someone = stranger(unpropagated)
+    assert someone.login().location == TWO_FACTOR
     with mock.patch.object(signing_in, "accept_code", side_effect=database_error):
-        assert person.submit(TWO_FACTOR, {"code": app_code(user_with_app, 1)}).status_code == 500
-    assert "did not work" in person.submit(TWO_FACTOR, {"code": "000000"}).get_data(as_text=True)
+        assert someone.submit(TWO_FACTOR, {"code": app_code(user_with_app, 1)}).status_code == 500
+    assert "did not work" in someone.submit(TWO_FACTOR, {"code": "000000"}).get_data(as_text=True)
+    assert person.login().location == TWO_FACTOR
     response = person.submit(TWO_FACTOR, {"code": app_code(user_with_app, 1)})
     assert response.location == "/"
     page = person.client.get("/").get_data(as_text=True)
     assert ONE in page
+
+
+def test_the_person_s_own_mistakes_of_the_last_minutes_are_not_reported(
+    unpropagated, user, frozen_clock
+):
+    """Two typos in this browser, then the right password: nothing to report. Someone else's
+    wrong password is reported beside them, and a typo from this browser older than ten minutes
+    is reported too (it may not have been the owner)."""
+    app = unpropagated
+    person = Person(app.test_client())
+    person.login(password="a typo")
+    person.login(password="another typo")
+    page = notices_after_signing_in(person)
+    assert "failed attempt" not in page
+    person.logout()
+
+    frozen_clock(60)
+    stranger(app).login(password="a stranger's guess")
+    person.login(password="a typo")
+    assert ONE in notices_after_signing_in(person)
+    person.logout()
+
+    frozen_clock(2 * 60)
+    person.login(password="a typo from this browser, long ago")
+    frozen_clock(13 * 60)
+    person.login(password="a fresh typo")
+    assert ONE in notices_after_signing_in(person)
+    assert counter(app, user).failures == 0 and counter(app, user).failures_since is None

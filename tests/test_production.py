@@ -45,11 +45,13 @@ def test_database_urls_are_normalised_to_psycopg_3(given, used):
     assert normalise_database_url(given) == used
 
 
-def test_postgresql_pings_pooled_connections_and_hides_parameters(monkeypatch):
+def test_postgresql_hides_parameters_and_sends_no_ping_per_check_out(monkeypatch):
+    """A dropped connection is found at check-out without a round trip, or retried once
+    (tests/test_connection_retry.py), instead of a ping before every request."""
     monkeypatch.setenv("DATABASE_URL", "postgres://u@db.example/app")
     values = Config.from_environment()
     assert values["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@db.example/app"
-    assert values["SQLALCHEMY_ENGINE_OPTIONS"] == {"hide_parameters": True, "pool_pre_ping": True}
+    assert values["SQLALCHEMY_ENGINE_OPTIONS"] == {"hide_parameters": True}
     # The class default is not changed by reading the environment.
     assert Config.SQLALCHEMY_ENGINE_OPTIONS == {"hide_parameters": True}
     assert "pool_pre_ping" not in engine_options("sqlite:///x.db", {})

@@ -54,7 +54,9 @@ def comparable(response, username: str) -> tuple:
         body = body.replace(token.group(1), "TOKEN")
     body = body.replace(username, "NAME")
     # The avatar: the name's initial, in a colour picked from the name.
-    body = re.sub(r'<span class="avatar [^"]*" aria-hidden="true">.</span>', "AVATAR", body)
+    body = re.sub(
+        r'<span class="avatar [^"]*" aria-hidden="true"[^>]*>[^<]*</span>', "AVATAR", body
+    )
     headers = sorted(
         (k, v) for k, v in response.headers.items() if k not in ("Set-Cookie", "X-Request-ID")
     )

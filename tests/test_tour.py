@@ -16,10 +16,13 @@ def start(person: Person, journey: str):
 def test_get_journey_before_log_in_waits_for_it(app, person, user):
     assert start(person, "get").location == "/accounts/login/"
     page = person.client.get("/accounts/login/").get_data(as_text=True)
-    assert "Log in (or sign up) first" in page
+    assert "Log in first, or try the demo" in page
     person.login()
     home = person.client.get("/").get_data(as_text=True)
-    assert "Step 1 of 11" in home and "Tap your profile picture at the bottom right." in home
+    assert (
+        "Step 1 of 11" in home
+        and "Tap your profile picture at the bottom right (on a computer" in home
+    )
     assert 'class="tab tour-target"' in home
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
 from blueprints.auth import bp
@@ -53,37 +53,58 @@ from security.unlock import send_unlock_link, use_unlock_link
 RECOVERY_KEY = "recovery_identifier"
 
 
-def _failed_attempts_notice(count: int) -> None:
+def failed_attempts_note(count: int) -> str | None:
     """ "There was 1 failed attempt ..." / "There were 2 failed attempts ...": answered wrong
     secrets only (security/guard.py, Attempt), never a check that did not get its answer (a
-    killed request, a database error)."""
-    if count:
-        verb, noun = ("was", "attempt") if count == 1 else ("were", "attempts")
-        flash(
-            f"There {verb} {count} failed {noun} to get into your account since it was last "
-            "used. If that was not you, your password and codes are still safe.",
-            "warning",
-        )
+    killed request, a database error), and never the person's own mistakes of the last minutes
+    in this browser (`others_failures`, docs/decisions.md)."""
+    if not count:
+        return None
+    verb, noun = ("was", "attempt") if count == 1 else ("were", "attempts")
+    return (
+        f"There {verb} {count} failed {noun} to get into your account since it was last used. "
+        "If that was not you, your password and codes are still safe."
+    )
 
 
-def _codes_used_notice(used: CodesUsed | None) -> None:
-    if used is None:
-        return
-    left = f"{used.codes_left} {'code' if used.codes_left == 1 else 'codes'} left."
+def codes_used_notices(used: CodesUsed) -> list[tuple[str, str]]:
+    """What a success that spent backup codes says, as (category, sentence): which code, how
+    many are left, and at two or fewer (or none) what to do about it."""
+    left = used.codes_left
     if len(used.numbers) == 2:
         first, second = used.numbers
-        flash(f"You used backup codes #{first} and #{second}. {left}", "success")
+        spent = f"You used backup codes #{first} and #{second}"
+        last = "your last ones"
     else:
-        flash(f"You used backup code #{used.numbers[0]}. {left}", "success")
-    if used.codes_left <= LOW_CODES_WARNING:
-        flash("You are running out of backup codes. Get new ones in Settings.", "warning")
+        spent = f"You used backup code #{used.numbers[0]}"
+        last = "your last one"
+    if left == 0:
+        return [
+            ("success", f"{spent}, {last}."),
+            (
+                "warning",
+                "You have no backup codes left. Get new codes now in Settings → Security → "
+                "Two-Factor Authentication → Backup Codes, so that a lost password cannot "
+                "lock you out.",
+            ),
+        ]
+    notices = [("success", f"{spent}. {left} {'code' if left == 1 else 'codes'} left.")]
+    if left <= LOW_CODES_WARNING:
+        only = f"Only {left} backup {'code' if left == 1 else 'codes'} left."
+        notices.append(("warning", f"{only} Get new codes in Settings before you run out."))
+    return notices
 
 
 def _signed_in(outcome: SignedIn | Recovered, default_page: str):
     """Give the cookie its new session and tell the person what happened on the way in."""
     enter(outcome.session)
-    _codes_used_notice(outcome.codes_used)
-    _failed_attempts_notice(outcome.failures_before)
+    if outcome.codes_used is not None:
+        for category, sentence in codes_used_notices(outcome.codes_used):
+            flash(sentence, category)
+    note = failed_attempts_note(outcome.failures_before)
+    if note is not None:
+        # Smaller than the notice of what just happened (templates/_flashes.html, "note").
+        flash(note, "note")
     if isinstance(outcome, Recovered):
         return redirect(url_for("auth.new_password"))
     return redirect(default_page)
@@ -92,6 +113,9 @@ def _signed_in(outcome: SignedIn | Recovered, default_page: str):
 @bp.route("/signup/", methods=["GET", "POST"])
 @limiter.limit("20/minute", methods=["POST"])
 def signup():
+    if current_app.config["DEMO_MODE"]:
+        # A public demo host: every account is a sandbox ("Try the demo").
+        return redirect(url_for("demo.try_demo"))
     if current_user.is_authenticated:
         return redirect(url_for("profile.home"))
     form = SignupForm()

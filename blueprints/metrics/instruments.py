@@ -87,8 +87,15 @@ MAILS = Counter(
     "Mails to owners handed to the mail server, by outcome (sent or failed).",
     ["outcome"],
 )
+DEMO_SANDBOXES = Counter(
+    "sparekey_demo_sandboxes",
+    'Presses of "Try the demo", by outcome (made, or refused because the demo is full).',
+    ["outcome"],
+)
 for _outcome in ("success", "failure"):
     CODE_ATTEMPTS.labels(outcome=_outcome)
+for _outcome in ("made", "full"):
+    DEMO_SANDBOXES.labels(outcome=_outcome)
 for _outcome in ("sent", "failed"):
     MAILS.labels(outcome=_outcome)
 
@@ -190,6 +197,11 @@ def mail_sent() -> None:
 
 def mail_failed() -> None:
     MAILS.labels(outcome="failed").inc()
+
+
+def demo_sandbox(outcome: str) -> None:
+    """A press of "Try the demo": "made" or "full"."""
+    DEMO_SANDBOXES.labels(outcome=outcome).inc()
 
 
 def storage_fell_back() -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template
+from flask import Response, abort, render_template
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from blueprints.profile import bp
 from extensions import db
 from models import User
-from security.accounts import USERNAME_PATTERN
+from security.accounts import ACCOUNT_NAME_PATTERN
 from security.backup_codes import code_status
 
 
@@ -21,10 +21,25 @@ def home():
     return render_template("profile/home.html", status=status)
 
 
+# Crawlers are welcome on the public pages (welcome, log-in, sign-up, the help page); every
+# account page answers a crawler with the log-in page anyway. Development's mailbox and the
+# metrics are no one's business.
+ROBOTS_TXT = """User-agent: *
+Allow: /
+Disallow: /dev/
+Disallow: /metrics
+"""
+
+
+@bp.route("/robots.txt")
+def robots_txt():
+    return Response(ROBOTS_TXT, mimetype="text/plain")
+
+
 @bp.route("/<username>/")
 @login_required
 def profile(username: str):
-    if not USERNAME_PATTERN.fullmatch(username):
+    if not ACCOUNT_NAME_PATTERN.fullmatch(username):
         abort(404)
     if username == current_user.username:
         user = current_user

@@ -403,9 +403,13 @@ def app_setup():
                 form.code.errors.append(message)
             case Refused(message=message):
                 form.password.errors.append(message)
-    # Safe markup: segno draws the SVG from our own otpauth URI (paths and attributes only).
-    qr = Markup(qr_svg(provisioning_uri(secret, current_user.username)))  # noqa: S704  # nosec B704
-    return render_template("settings/app_setup.html", form=form, qr=qr, key=grouped(secret))
+    # The link a phone's authentication app opens, and the QR code of the same URI for a second
+    # device. Safe markup: segno draws the SVG from our own otpauth URI (paths and attributes).
+    uri = provisioning_uri(secret, current_user.username)
+    qr = Markup(qr_svg(uri))  # noqa: S704  # nosec B704
+    return render_template(
+        "settings/app_setup.html", form=form, qr=qr, key=grouped(secret), otpauth_uri=uri
+    )
 
 
 @bp.route("/security/two-factor/app/off/", methods=["POST"])
@@ -483,7 +487,7 @@ def email():
                     "success",
                 )
                 return redirect(url_for("settings.email"))
-            case Refused(reason=Reason.TAKEN, message=message):
+            case Refused(reason=Reason.TAKEN | Reason.DEMO, message=message):
                 change.email.errors.append(message)
             case Refused(reason=Reason.GONE, message=message):
                 return _logged_out(message)

@@ -15,6 +15,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from blueprints.browser import TOUR_KEY
+from blueprints.demo.routes import current_sandbox_login
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,12 @@ GET_CODES = Journey(
     key="get",
     title="Get your backup codes",
     steps=(
-        Step("home", "profile-tab", "Tap your profile picture at the bottom right."),
+        Step(
+            "home",
+            "profile-tab",
+            "Tap your profile picture at the bottom right (on a computer: Profile, in the menu "
+            "on the left).",
+        ),
         Step("profile", "options", "Tap the three lines at the top right."),
         Step("profile", "menu-settings", "Tap Settings."),
         Step("settings", "settings-security", "Tap Security."),
@@ -222,8 +228,25 @@ def callout(target: str) -> Callout | None:
             previous = journey.first_index_on(step.page)
             if previous and previous > 0:
                 back_to = page_url(journey.steps[previous - 1].page)
-            return Callout(index + 1, len(journey.steps), step.text, back_to)
+            text = step.text + _sandbox_hint(step.target)
+            return Callout(index + 1, len(journey.steps), text, back_to)
     return None
+
+
+def _sandbox_hint(target: str) -> str:
+    """In a demo sandbox the tour knows what the visitor cannot: the generated password where
+    journey 1 asks for it, the username and which code to type in journey 2."""
+    login = current_sandbox_login()
+    if login is None:
+        return ""
+    if target == "confirm-form" and login.password:
+        return f" Your demo password is {login.password}."
+    if target == "login-identifier":
+        return f" Yours is {login.username}."
+    if target == "backup-code-field" and login.next_code_number is not None:
+        number = login.next_code_number
+        return f" Type code #{number} from your sheet: the first one you have not used yet."
+    return ""
 
 
 def callout_html(target: str) -> Markup:

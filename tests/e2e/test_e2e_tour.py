@@ -39,7 +39,7 @@ def test_tour_get_your_backup_codes(
     steps.sign_up(page, username)
     open_tour(page, "Get your backup codes")
 
-    callout(page, 1, 11, "Tap your profile picture at the bottom right.")
+    callout(page, 1, 11, "Tap your profile picture at the bottom right (on a computer")
     check("tour-01-home")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Profile").click()
     callout(page, 2, 11, "Tap the three lines at the top right.")
