@@ -337,11 +337,11 @@ def section(steady: list[Kind], first: list[Kind], note: str, started: float, co
     )
 
 
-def write(text: str) -> None:
-    """Put the section in RESULTS.md, in place of an earlier one."""
+def write(text: str, heading: str = HEADING) -> None:
+    """Put the section that starts with `heading` in RESULTS.md, in place of an earlier one."""
     old = RESULTS.read_text() if RESULTS.exists() else ""
-    if HEADING in old:
-        before, _, rest = old.partition(HEADING)
+    if heading in old:
+        before, _, rest = old.partition(heading)
         after = rest[rest.index("\n## ") :] if "\n## " in rest else "\n"
         new = before + text + "\n" + after.lstrip("\n")
         new = new if new.endswith("\n") else new + "\n"

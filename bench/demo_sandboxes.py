@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.code_timing import Meter  # noqa: E402
+from bench.code_timing import Meter, write  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADING = "## 8. “Try the demo”: making a sandbox vs a sign-up"
@@ -254,17 +254,6 @@ def section(
     return "\n".join(lines)
 
 
-def write(text: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else ""
-    if HEADING in old:
-        before, _, rest = old.partition(HEADING)
-        after = rest[rest.index("\n## ") :] if "\n## " in rest else "\n"
-        new = before + text + "\n" + after.lstrip("\n")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    RESULTS.write_text(new if new.endswith("\n") else new + "\n")
-
-
 def demo_section(command: str) -> str:
     started = time.time()
     load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -278,7 +267,7 @@ def main() -> None:
     text = demo_section("`python -m bench.demo_sandboxes`")
     print(text)
     if "--print" not in sys.argv:
-        write(text)
+        write(text, HEADING)
         print(f"Wrote {RESULTS.relative_to(ROOT)}")
 
 
