@@ -19,12 +19,24 @@ import clock
 from blueprints.context import app_context_of
 from config import normalise_database_url
 from extensions import db
-from models import AttemptCounter, User
+from models import (
+    AttemptCounter,
+    BackupCode,
+    BackupCodeSet,
+    CodeSheet,
+    PendingLogin,
+    SecurityEvent,
+    TrustedDevice,
+    User,
+    UserSession,
+)
+from security.attempts import account_key, unknown_name_key
 from security.backup_codes import replace_code_set
 from security.keys import KeyRing
 from security.outcomes import Refused
 from security.signing_in import register_account
 from security.totp import encrypt_secret
+from security.trusted_devices import device_key
 from tools.inprocess import PASSWORD, Person, codes_from, fresh_tables, sheet_id_from
 from tools.live import csrf_from
 
@@ -132,6 +144,33 @@ def snapshot(app: Flask, ignore: tuple[str, ...] = ()) -> dict[str, list[tuple]]
             for table in db.metadata.sorted_tables
             if table.name not in ignore
         }
+
+
+# Every table whose rows belong to one account (by a user_id column).
+OWNED = (UserSession, PendingLogin, BackupCodeSet, BackupCode, CodeSheet, SecurityEvent)
+
+
+def counter_keys(app: Flask, user_ids: list[int]) -> list[str]:
+    """The keys of every failure counter these accounts can have: by id, name, trusted device."""
+    with app.app_context():
+        names = db.session.scalars(select(User.username).where(User.id.in_(user_ids)))
+        devices = db.session.scalars(
+            select(TrustedDevice.id).where(TrustedDevice.user_id.in_(user_ids))
+        )
+        return (
+            [account_key(i) for i in user_ids]
+            + [unknown_name_key(n) for n in names]
+            + [device_key(d) for d in devices]
+        )
+
+
+def rows_of(app: Flask, user_ids: list[int], keys: list[str]) -> dict[str, int]:
+    """How many rows each table holds for these accounts, and counters under `keys`."""
+    found = {"users": count(app, User, User.id.in_(user_ids))}
+    for model in (*OWNED, TrustedDevice):
+        found[model.__tablename__] = count(app, model, model.user_id.in_(user_ids))
+    found["attempt_counters"] = count(app, AttemptCounter, AttemptCounter.key.in_(keys))
+    return found
 
 
 def postgresql_url() -> str:

@@ -19,19 +19,27 @@ from models import (
     BackupCode,
     BackupCodeSet,
     CodeSheet,
-    PendingLogin,
     SecurityEvent,
     TrustedDevice,
     User,
     UserSession,
 )
-from security.attempts import account_key, unknown_name_key
+from security.attempts import account_key
 from security.demo import DEMO_FULL, NAMES_TAKEN, SANDBOX_CREATED
 from security.email_address import SANDBOX_NO_MAIL, change_email, send_verification
 from security.notices import CODE_USED, Outbox, tell_owner
 from security.outcomes import Reason, Refused
-from security.trusted_devices import device_key
-from tests.helpers import PASSWORD, Person, count, make_user, snapshot, wrong_code
+from tests.helpers import (
+    OWNED,
+    PASSWORD,
+    Person,
+    count,
+    counter_keys,
+    make_user,
+    rows_of,
+    snapshot,
+    wrong_code,
+)
 from tests.test_metrics import TOKEN, moved
 from tools.inprocess import codes_from
 
@@ -48,8 +56,6 @@ class RecordingMailer:
 
 NAME = re.compile(r"Username <code>(demo-[a-z]+-[a-z]+-\d\d)</code>")
 SHOWN_PASSWORD = re.compile(r"Password <code>([a-z]+-[a-z]+-[a-z]+-\d\d)</code>")
-# Every table whose rows belong to one account (by a user_id column).
-OWNED = (UserSession, PendingLogin, BackupCodeSet, BackupCode, CodeSheet, SecurityEvent)
 
 
 def try_the_demo(person: Person, **kwargs):
@@ -71,29 +77,6 @@ def new_visitor(app: Flask) -> tuple[Person, str, str]:
     name, password = login_shown(person.client.get("/tour/").get_data(as_text=True))
     assert password is not None
     return person, name, password
-
-
-def counter_keys(app: Flask, user_ids: list[int]) -> list[str]:
-    """The keys of every failure counter these accounts can have: by id, name, trusted device."""
-    with app.app_context():
-        names = db.session.scalars(select(User.username).where(User.id.in_(user_ids)))
-        devices = db.session.scalars(
-            select(TrustedDevice.id).where(TrustedDevice.user_id.in_(user_ids))
-        )
-        return (
-            [account_key(i) for i in user_ids]
-            + [unknown_name_key(n) for n in names]
-            + [device_key(d) for d in devices]
-        )
-
-
-def rows_of(app: Flask, user_ids: list[int], keys: list[str]) -> dict[str, int]:
-    """How many rows each table holds for these accounts, and counters under `keys`."""
-    found = {"users": count(app, User, User.id.in_(user_ids))}
-    for model in (*OWNED, TrustedDevice):
-        found[model.__tablename__] = count(app, model, model.user_id.in_(user_ids))
-    found["attempt_counters"] = count(app, AttemptCounter, AttemptCounter.key.in_(keys))
-    return found
 
 
 def user_named(app: Flask, name: str) -> User | None:

@@ -14,28 +14,18 @@ import tools.gunicorn as gunicorn_launcher
 from blueprints.context import app_context_of
 from extensions import db
 from models import (
-    AttemptCounter,
     BackupCode,
-    BackupCodeSet,
-    CodeSheet,
-    PendingLogin,
-    SecurityEvent,
-    TrustedDevice,
     User,
-    UserSession,
 )
-from security.attempts import account_key, unknown_name_key
 from security.demo import rules_from_config
 from security.maintenance import prune
-from security.trusted_devices import device_key
-from tests.helpers import forget_migrations, migrate, postgresql_url
+from tests.helpers import counter_keys, forget_migrations, migrate, postgresql_url, rows_of
 from tools.inprocess import CONFIRM, SAVED, SHEET, codes_from, sheet_id_from
 from tools.live import CODE_PAGE, Browser, at_once, csrf_from
 
 VISITORS = 50
 NAME = re.compile(r"Username <code>(demo-[a-z]+-[a-z]+-\d\d)</code>")
 SHOWN_PASSWORD = re.compile(r"Password <code>([a-z]+-[a-z]+-[a-z]+-\d\d)</code>")
-OWNED = (UserSession, PendingLogin, BackupCodeSet, BackupCode, CodeSheet, SecurityEvent)
 
 
 class Walk:
@@ -113,22 +103,6 @@ class Walk:
         return username, chosen, self.wrong
 
 
-def owned_rows(user_ids: list[int], keys: list[str]) -> dict[str, int]:
-    found = {
-        "users": db.session.scalar(
-            select(func.count()).select_from(User).where(User.id.in_(user_ids))
-        )
-    }
-    for model in (*OWNED, TrustedDevice):
-        found[model.__tablename__] = db.session.scalar(
-            select(func.count()).select_from(model).where(model.user_id.in_(user_ids))
-        )
-    found["attempt_counters"] = db.session.scalar(
-        select(func.count()).select_from(AttemptCounter).where(AttemptCounter.key.in_(keys))
-    )
-    return found
-
-
 def test_fifty_visitors_at_once_each_walk_both_journeys_in_a_sandbox_of_their_own(app, tmp_path):
     url = postgresql_url()
     migrate(app)
@@ -165,15 +139,8 @@ def test_fifty_visitors_at_once_each_walk_both_journeys_in_a_sandbox_of_their_ow
                 .where(BackupCode.user_id.in_(ids), BackupCode.used_at.is_not(None))
             )
             assert used == VISITORS
-            devices = db.session.scalars(
-                select(TrustedDevice.id).where(TrustedDevice.user_id.in_(ids))
-            ).all()
-            keys = (
-                [account_key(i) for i in ids]
-                + [unknown_name_key(n) for n in names]
-                + [device_key(d) for d in devices]
-            )
-            before = owned_rows(ids, keys)
+            keys = counter_keys(app, ids)
+            before = rows_of(app, ids, keys)
             assert before["users"] == VISITORS and before["backup_codes"] == 10 * VISITORS
             assert before["user_sessions"] == VISITORS and before["security_events"] > 0
             # Pruned at once they are all still on; past the deadline, all go with every row.
@@ -185,7 +152,7 @@ def test_fifty_visitors_at_once_each_walk_both_journeys_in_a_sandbox_of_their_ow
                 assert prune(ctx, rules)["demo sandboxes"] == VISITORS
             finally:
                 clock.set_now(None)
-            after = owned_rows(ids, keys)
+            after = rows_of(app, ids, keys)
             assert set(after.values()) == {0}, after
             print("rows per table before pruning:", before, "after:", after)
     finally:
