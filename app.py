@@ -30,7 +30,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_host
 
-from blueprints.browser import PENDING_KEY, forget_pending
+from blueprints.browser import PENDING_KEY, SessionCookie, forget_pending
 from blueprints.context import app_context_of, install, request_context
 from blueprints.demo.routes import end_a_sandbox_past_its_deadline
 from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key, host_list
@@ -58,6 +58,7 @@ def create_app(config: dict | None = None) -> Flask:
     refuse_flask_run()
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     configure(app, config or {})
+    app.session_interface = SessionCookie()
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -202,6 +203,11 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Log in to see that page."
     login_manager.login_message_category = "info"
+    # The cookie names a server-side session row, and that row is the control: deleting it logs
+    # the browser out, and every sensitive step asks for the password again (security/confirm.py).
+    # Flask-Login's own protection would add a SHA-512 of address and browser to every cookie and
+    # recompute it on every request, for a "fresh" flag nothing reads.
+    login_manager.session_protection = None
 
     login_manager.user_loader(load_user)
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import after_this_request, current_app, request, session
+from flask import Flask, after_this_request, current_app, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_login import login_user, logout_user
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 from security.outcomes import Started
 from security.trusted_devices import DEVICE_LIFETIME, MAX_TOKENS
@@ -15,6 +16,21 @@ PENDING_KEY = "pending_login"
 DEVICE_COOKIE = "sparekey_device"
 # The guided tour's place in the session (blueprints/tour/journeys.py); it survives log-in.
 TOUR_KEY = "tour"
+
+
+class SessionCookie(SecureCookieSessionInterface):
+    """Flask's signed cookie, unchanged, with its serializer made once per key instead of on
+    every request (it holds nothing but the keys and settings it is made with)."""
+
+    def __init__(self) -> None:
+        self._made: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        made = self._made
+        if made is None or made[0] != keys:
+            made = self._made = (keys, super().get_signing_serializer(app))
+        return made[1]
 
 
 def clear_session() -> None:
@@ -72,6 +88,10 @@ def enter(started: Started) -> None:
     user.current_session = started.row
     user.session_token = started.token
     login_user(user)
+    # Flask-Login's session protection is off (app.py): its address-and-browser digest and its
+    # "fresh" flag would only make every request's cookie longer to read.
+    session.pop("_id", None)
+    session.pop("_fresh", None)
 
 
 def leave() -> None:

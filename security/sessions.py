@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, inspect, select, update
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, contains_eager, scoped_session
+from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached, scoped_session
+from sqlalchemy.orm.instrumentation import manager_of_class
 
 from clock import now
-from models import PendingLogin, UserSession
+from models import PendingLogin, User, UserSession
 from security.rows import rows_changed
 
 # Writing last_seen_at on every request would cost a write per page; a minute is precise enough.
@@ -84,28 +88,136 @@ def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSes
     return row
 
 
-# Built once: every signed-in request runs it, and a statement built anew costs more Python than
-# the round trip it makes.
-_ROW_AND_ACCOUNT = (
-    select(UserSession)
-    .join(UserSession.user)
-    .options(contains_eager(UserSession.user))
-    .where(UserSession.id == bindparam("digest"))
-)
-
-
 def _session_row(db_session: Session, digest: str) -> UserSession | None:
     """The row and its account. A request's first statement: when its pooled connection turns
     out to have died unseen (the database restarted, a cut), nothing was lost with it, so it is
     tried once more, on a new connection (the pool replaced them all on seeing the first)."""
     first = _nothing_begun(db_session)
     try:
-        return db_session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar()
+        return _row_and_account(db_session, digest)
     except DBAPIError as error:
         if not (first and error.connection_invalidated):
             raise
         db_session.rollback()
-        return db_session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar()
+        return _row_and_account(db_session, digest)
+
+
+# --- the lookup itself: one statement, sent by the driver ----------------------------------------
+#
+# Every signed-in request runs it, and through the ORM (statement, result, loading) it cost
+# three times the round trip it makes (bench/RESULTS.md section 3). So it is compiled once per
+# database, sent on the session's own connection (same pool, same transaction rules) by the
+# driver, and its row becomes the two objects the ORM would have loaded: persistent in the
+# request's session, nothing marked changed, each column through its type's result processor.
+# What the ORM's execution gives everyone else it still gives: the engine's cursor events fire
+# (statement counts, fault injection), a driver error becomes SQLAlchemy's, and a connection
+# found dead is invalidated, so the retry above and the pool's recovery work the same.
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    sql: str
+    positional: bool
+    # psycopg: rows in binary form, which it turns into the same Python values for less work.
+    options: dict
+    session_columns: tuple[tuple[str, Callable | None], ...]
+    user_columns: tuple[tuple[str, Callable | None], ...]
+
+
+def _columns(model, dialect) -> tuple[list, tuple[tuple[str, Callable | None], ...]]:
+    columns, keyed = [], []
+    for attribute in inspect(model).column_attrs:
+        column = attribute.columns[0]
+        columns.append(column)
+        processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        keyed.append((attribute.key, processor))
+    return columns, tuple(keyed)
+
+
+@lru_cache(maxsize=4)
+def _lookup_for(dialect) -> _Lookup:
+    session_columns, session_keys = _columns(UserSession, dialect)
+    user_columns, user_keys = _columns(User, dialect)
+    statement = (
+        select(*session_columns, *user_columns)
+        .select_from(UserSession.__table__.join(User.__table__))
+        .where(UserSession.__table__.c.id == bindparam("digest"))
+    )
+    compiled = statement.compile(dialect=dialect)
+    options = {"binary": True} if dialect.driver == "psycopg" else {}
+    return _Lookup(compiled.string, bool(compiled.positional), options, session_keys, user_keys)
+
+
+def _row_and_account(db_session: Session, digest: str) -> UserSession | None:
+    session = db_session() if isinstance(db_session, scoped_session) else db_session
+    if session.identity_map:
+        # Something was loaded before the lookup (not the case in a request): the ORM's way,
+        # which merges with what the session holds.
+        return session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar()
+    connection = session.connection()
+    lookup = _lookup_for(connection.dialect)
+    parameters = (digest,) if lookup.positional else {"digest": digest}
+    found = _send(connection, lookup.sql, parameters, lookup.options)
+    if found is None:
+        return None
+    count = len(lookup.session_columns)
+    user = _persistent(User, lookup.user_columns, found[count:])
+    row = _persistent(UserSession, lookup.session_columns, found[:count], user=user)
+    session.add(user)
+    session.add(row)
+    return row
+
+
+def _send(connection, sql: str, parameters, options: dict):
+    """`sql` on `connection`'s driver connection, as the engine would: its cursor events, and a
+    driver error raised as SQLAlchemy's (the connection invalidated when the error says the
+    connection is gone)."""
+    driver = connection.connection.dbapi_connection
+    cursor = driver.cursor()
+    dispatch = connection.dispatch
+    try:
+        dispatch.before_cursor_execute(connection, cursor, sql, parameters, None, False)
+        cursor.execute(sql, parameters, **options)
+        found = cursor.fetchone()
+        dispatch.after_cursor_execute(connection, cursor, sql, parameters, None, False)
+        return found
+    except connection.dialect.loaded_dbapi.Error as error:
+        gone = connection.dialect.is_disconnect(error, driver, cursor)
+        if gone:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql,
+            parameters,
+            error,
+            connection.dialect.loaded_dbapi.Error,
+            dialect=connection.dialect,
+            connection_invalidated=gone,
+        ) from error
+    finally:
+        with contextlib.suppress(Exception):
+            cursor.close()
+
+
+def _persistent(model, columns, values, **related):
+    """An instance of `model` holding `values` as if the ORM had just loaded it (detached until
+    the caller adds it to a session)."""
+    instance = model.__new__(model)
+    manager_of_class(model).setup_instance(instance)
+    state = instance.__dict__
+    for (key, processor), value in zip(columns, values, strict=True):
+        state[key] = processor(value) if processor is not None and value is not None else value
+    state.update(related)
+    make_transient_to_detached(instance)
+    return instance
+
+
+# The ORM's form of the same lookup, for a session that already holds objects.
+_ROW_AND_ACCOUNT = (
+    select(UserSession)
+    .join(UserSession.user)
+    .options(contains_eager(UserSession.user))
+    .where(UserSession.id == bindparam("digest"))
+)
 
 
 def _nothing_begun(db_session: Session) -> bool:
