@@ -65,6 +65,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
+    install_macros(app)
     return app
 
 
@@ -445,6 +446,24 @@ def register_commands(app: Flask) -> None:
     register(app)
 
 
+def install_macros(app: Flask) -> None:
+    """The macros of templates/macros/ as template globals, made once (last, so they see every
+    other global). A page that imported them (`{% from "macros/..." import ... %}`) paid for the
+    import on every render: Jinja compares the page's globals with the macro file's each time.
+    Like an import without context, a macro sees the globals, not the page's variables. A changed
+    macro file is read again when the app starts."""
+    from jinja2.runtime import Macro
+
+    env = app.jinja_env
+    for name in env.list_templates(filter_func=lambda name: name.startswith("macros/")):
+        for key, value in vars(env.get_template(name).module).items():
+            if not isinstance(value, Macro):
+                continue
+            if key in env.globals:
+                raise RuntimeError(f"{name} defines {key}, a name already taken in templates")
+            env.globals[key] = value
+
+
 def register_template_helpers(app: Flask) -> None:
     from flask import g
 
@@ -513,6 +532,20 @@ def register_template_helpers(app: Flask) -> None:
             return {}
         session.pop("_user_id", None)
         return {"logged_out_because": reason} if reason is not None else {}
+
+    static_urls: dict[tuple[str, str], str] = {}
+
+    @app.template_global("static_url")
+    def static_url(filename: str) -> str:
+        """`url_for("static", filename=...)`, built once per file (and mount point): the five on
+        every page cost more than the rest of the layout's links."""
+        key = (request.script_root, filename)
+        url = static_urls.get(key)
+        if url is None:
+            if len(static_urls) > 256:
+                static_urls.clear()
+            url = static_urls[key] = url_for("static", filename=filename)
+        return url
 
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography.fernet import Fernet
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from clock import now
@@ -115,16 +115,19 @@ def _alive(sheet: CodeSheet) -> bool:
     return now() - sheet.created_at <= SHEET_LIFETIME
 
 
+# Built once, as every read of a sheet runs one of them.
+_SHEET = select(CodeSheet).where(CodeSheet.user_id == bindparam("user_id"))
+_SHEET_FOR_UPDATE = _SHEET.with_for_update()
+
+
 def live_sheet(
     db_session: Session, user_id: int, session_id: str | None, for_update: bool = False
 ) -> CodeSheet | None:
     """The account's sheet if this session asked for it and it is younger than 30 minutes.
     `for_update` locks its row, so ending the session (which deletes it) waits for this
     transaction, and this transaction finds it gone if the session ended first."""
-    query = select(CodeSheet).where(CodeSheet.user_id == user_id)
-    if for_update:
-        query = query.with_for_update()
-    sheet = db_session.scalar(query)
+    query = _SHEET_FOR_UPDATE if for_update else _SHEET
+    sheet = db_session.scalar(query, {"user_id": user_id})
     if sheet is None or sheet.session_id != session_id:
         return None
     return sheet if _alive(sheet) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import (
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -16,7 +17,7 @@ from markupsafe import Markup
 
 from blueprints.auth.secure_link import start_over
 from blueprints.browser import leave
-from blueprints.context import request_context, site_address
+from blueprints.context import app_context_of, request_context, site_address
 from blueprints.navigation import back_to, no_referrer
 from blueprints.settings import bp
 from blueprints.settings.forms import (
@@ -104,7 +105,7 @@ def two_factor():
 @bp.route("/security/two-factor/backup-codes/")
 def backup_codes():
     status = code_status(db.session, current_user.id)
-    sheet = sheet_for(request_context(), current_user, current_user.current_session.id)
+    sheet = sheet_for(_reading(), current_user, current_user.current_session.id)
     return render_template("settings/backup_codes.html", status=status, sheet=sheet)
 
 
@@ -153,8 +154,14 @@ def _flash_ended(ended: int) -> None:
         flash(f"{ended} other session{plural} logged out.", "info")
 
 
+def _reading():
+    """The Context for a page that only reads: the app's, without this request's client (its
+    address, browser and device cookie are for use cases that count or record something)."""
+    return app_context_of(current_app)
+
+
 def _this_sheet() -> Sheet | None:
-    return sheet_for(request_context(), current_user, current_user.current_session.id)
+    return sheet_for(_reading(), current_user, current_user.current_session.id)
 
 
 def _no_sheet():
