@@ -12,11 +12,11 @@ from datetime import datetime
 from functools import cache
 
 import bcrypt
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from clock import now
-from models import BackupCode, BackupCodeSet
+from models import BackupCode, BackupCodeSet, CodeSheet
 from security.accounts import NO_ACCOUNT, lock_account
 from security.keys import KeyRing
 
@@ -265,9 +265,25 @@ _CODE_STATUS = (
 )
 
 
+# The same, and whether the account has a sheet on the server (saved or not, of any session).
+_CODE_STATUS_AND_SHEET = _CODE_STATUS.add_columns(
+    exists().where(CodeSheet.user_id == bindparam("user_id")).label("sheet")
+)
+
+
 def code_status(db_session: Session, user_id: int) -> CodeStatus | None:
     """The current set's id, date and used numbers, or None if the account has no codes."""
-    rows = db_session.execute(_CODE_STATUS, {"user_id": user_id}).all()
+    return _status_of(db_session.execute(_CODE_STATUS, {"user_id": user_id}).all())
+
+
+def code_status_and_sheet(db_session: Session, user_id: int) -> tuple[CodeStatus | None, bool]:
+    """`code_status`, and False when the account surely has no sheet on the server, in the one
+    statement (True also when it has no codes: the status's statement then returns no row)."""
+    rows = db_session.execute(_CODE_STATUS_AND_SHEET, {"user_id": user_id}).all()
+    return _status_of(rows), not rows or bool(rows[0].sheet)
+
+
+def _status_of(rows) -> CodeStatus | None:
     if not rows:
         return None
     used = [row.number for row in rows if row.number is not None]

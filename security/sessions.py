@@ -163,8 +163,7 @@ def _row_and_account(db_session: Session, digest: str) -> UserSession | None:
     count = len(lookup.session_columns)
     user = _persistent(User, lookup.user_columns, found[count:])
     row = _persistent(UserSession, lookup.session_columns, found[:count], user=user)
-    session.add(user)
-    session.add(row)
+    session.add(row)  # and its account, through the relationship's cascade
     return row
 
 

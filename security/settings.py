@@ -16,7 +16,12 @@ from models import CodeSheet, User, UserSession
 from security import ended_sessions, events
 from security.accounts import lock_account
 from security.attempts import PASSWORD
-from security.backup_codes import code_status, find_unused_code
+from security.backup_codes import (
+    CodeStatus,
+    code_status,
+    code_status_and_sheet,
+    find_unused_code,
+)
 from security.code_notice import dismiss_here
 from security.code_sheets import (
     PreparedSheet,
@@ -109,6 +114,13 @@ def get_new_codes(
     if ready.in_use:
         tell_owner(ctx, user, CODES_IN_USE, f"set {ready.public_id}, your first")
     return replace(ready, sessions_ended=ended)
+
+
+def codes_page(ctx: Context, user: User, session_id: str) -> tuple[CodeStatus | None, Sheet | None]:
+    """What the Backup Codes page shows: the set in use and this session's sheet, if it is
+    saving one. One statement when the account has no sheet on the server (the usual case)."""
+    status, maybe_sheet = code_status_and_sheet(ctx.db, user.id)
+    return status, sheet_for(ctx, user, session_id) if maybe_sheet else None
 
 
 def sheet_for(ctx: Context, user: User, session_id: str) -> Sheet | None:

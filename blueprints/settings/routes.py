@@ -61,6 +61,7 @@ from security.settings import (
     SHEET_GONE,
     change_password,
     check_saved_code,
+    codes_page,
     confirm_app_setup,
     dismiss_notice,
     get_new_codes,
@@ -104,8 +105,7 @@ def two_factor():
 
 @bp.route("/security/two-factor/backup-codes/")
 def backup_codes():
-    status = code_status(db.session, current_user.id)
-    sheet = sheet_for(_reading(), current_user, current_user.current_session.id)
+    status, sheet = codes_page(_reading(), current_user, current_user.current_session.id)
     return render_template("settings/backup_codes.html", status=status, sheet=sheet)
 
 
