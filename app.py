@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from jinja2 import Undefined
 from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -54,9 +55,26 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=()"
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
 
 
+class Sparekey(Flask):
+    """Flask, asking once per function whether it is a coroutine function. Flask asks on every
+    call of every hook, context processor and view (a score of times per page), and the answer
+    never changes: every one here is a plain function."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._synchronous: dict = {}
+
+    def ensure_sync(self, func):
+        try:
+            return self._synchronous[func]
+        except KeyError:
+            made = self._synchronous[func] = super().ensure_sync(func)
+            return made
+
+
 def create_app(config: dict | None = None) -> Flask:
     refuse_flask_run()
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = Sparekey(__name__, instance_path=str(INSTANCE_DIR))
     configure(app, config or {})
     app.session_interface = SessionCookie()
     register_extensions(app)
@@ -546,6 +564,21 @@ def register_template_helpers(app: Flask) -> None:
                 static_urls.clear()
             url = static_urls[key] = url_for("static", filename=filename)
         return url
+
+    @app.template_global("html_attributes")
+    def html_attributes(values: dict) -> Markup:
+        """Keyword arguments as HTML attributes, in order: `aria_label` is written aria-label,
+        true a bare attribute, and none, false or undefined leaves it out; values escaped."""
+        written = []
+        for key, value in values.items():
+            if value is None or value is False or isinstance(value, Undefined):
+                continue
+            name = key.replace("_", "-")
+            if value is True:
+                written.append(Markup(" {}").format(name))
+            else:
+                written.append(Markup(' {}="{}"').format(name, value))
+        return Markup("").join(written)
 
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device

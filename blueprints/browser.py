@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from flask import Flask, after_this_request, current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import login_user, logout_user
@@ -19,11 +21,14 @@ TOUR_KEY = "tour"
 
 
 class SessionCookie(SecureCookieSessionInterface):
-    """Flask's signed cookie, unchanged, with its serializer made once per key instead of on
-    every request (it holds nothing but the keys and settings it is made with)."""
+    """Flask's signed cookie, unchanged (the same SHA-1 HMAC, so cookies stay valid), with its
+    serializer made once per key instead of on every request (it holds nothing but the keys and
+    settings it is made with), and the hash given as hashlib's own constructor: Flask's wrapper
+    of it sends every HMAC down Python's slow path."""
 
     def __init__(self) -> None:
         self._made: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+        self.digest_method = hashlib.sha1
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))

@@ -251,14 +251,13 @@ def _sandbox_hint(target: str) -> str:
 
 def callout_html(target: str) -> Markup:
     """The callout beside the element a step points at (empty when no step does)."""
-    step = callout(target)
+    return render_callout(callout(target), target)
+
+
+def render_callout(step: Callout | None, target: str) -> Markup:
+    """`step`'s callout for `target` (what `callout(target)` found), or nothing."""
     if step is None:
         return Markup("")
     # A rendered (auto-escaped) template, so already safe markup.
     html = render_template("tour/_callout.html", step=step, target=target)
     return Markup(html)  # noqa: S704  # nosec B704
-
-
-def target_class(target: str) -> str:
-    """The class that outlines the element to press next (" tour-target"), or nothing."""
-    return " tour-target" if callout(target) is not None else ""
