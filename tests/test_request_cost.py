@@ -1,0 +1,229 @@
+"""What issue 17 changed to make a signed-in page cheaper, held to doing exactly what it did
+before: the session lookup sent by the driver gives the objects the ORM would have loaded, the
+cookie holds only the session token, the Backup Codes page reads what it shows in fewer
+statements, and the template helpers write what the templates wrote.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flask import request, url_for
+from jinja2 import Undefined
+from sqlalchemy import event, inspect, select
+from sqlalchemy.orm import Session
+
+from blueprints.context import app_context_of
+from extensions import db
+from models import User, UserSession
+from security.sessions import load_session, token_digest
+from tools.inprocess import Person
+
+PAGE = "/settings/security/two-factor/backup-codes/"
+
+
+def statements_of(app, client, path: str) -> list[str]:
+    """The SQL statements one GET of `path` sends (after a first GET that warms caches)."""
+    assert client.get(path).status_code == 200
+    with app.app_context():
+        engine = db.engine
+    sent: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    return sent
+
+
+def session_token(person) -> str:
+    with person.client.session_transaction() as cookie:
+        return cookie["_user_id"]
+
+
+def test_the_lookup_gives_what_the_orm_would_have_loaded(app, logged_in):
+    """Every column of the row and its account equal to a plain ORM read of the same rows, both
+    objects in the request's session and unchanged, and the row's account is the account."""
+    token = session_token(logged_in)
+    with app.app_context():
+        row = load_session(db.session, token, app_context_of(app).timeouts)
+        assert row is not None
+        user = row.user
+        assert row in db.session and user in db.session
+        assert not db.session.dirty and not db.session.new
+        assert inspect(row).persistent and inspect(user).persistent
+        assert not inspect(row).expired_attributes and not inspect(user).expired_attributes
+        with Session(db.engine) as fresh:
+            orm_row = fresh.get(UserSession, token_digest(token))
+            orm_user = fresh.get(User, user.id)
+            for model, ours, theirs in ((UserSession, row, orm_row), (User, user, orm_user)):
+                for attribute in inspect(model).column_attrs:
+                    key = attribute.key
+                    assert getattr(ours, key) == getattr(theirs, key), key
+                    assert type(getattr(ours, key)) is type(getattr(theirs, key)), key
+        # The same object the identity map hands out for its key: no second copy.
+        assert db.session.get(User, user.id) is user
+
+
+def test_a_change_to_the_looked_up_account_is_saved(app, logged_in):
+    """The objects are the session's own: a use case that changes the account and commits
+    writes the change (no write happens without one)."""
+    token = session_token(logged_in)
+    with app.app_context():
+        row = load_session(db.session, token, app_context_of(app).timeouts)
+        row.user.bio = "written through the looked-up account"
+        db.session.commit()
+        user_id = row.user.id
+    with app.app_context():
+        assert db.session.get(User, user_id).bio == "written through the looked-up account"
+
+
+def test_an_unknown_token_finds_nothing_and_changes_nothing(app, logged_in):
+    with app.app_context():
+        before = db.session.scalars(select(UserSession.id)).all()
+        assert load_session(db.session, "not-a-token", app_context_of(app).timeouts) is None
+        assert db.session.scalars(select(UserSession.id)).all() == before
+
+
+def test_a_session_already_holding_objects_uses_the_orm_query(app, logged_in, user):
+    """Never the case in a request, but a caller that loaded the account first gets the same
+    object back, not a second copy that the session would refuse."""
+    token = session_token(logged_in)
+    with app.app_context():
+        loaded_first = db.session.get(User, user)
+        row = load_session(db.session, token, app_context_of(app).timeouts)
+        assert row is not None and row.user is loaded_first
+
+
+def test_a_signed_in_page_sends_the_lookup_once(app, logged_in):
+    """One statement for the bare signed-in page, whatever the database (the round trip itself
+    is counted at the driver in test_round_trips.py, PostgreSQL only)."""
+    sent = statements_of(app, logged_in.client, "/settings/")
+    assert len(sent) == 1, sent
+    assert "FROM user_sessions JOIN users" in sent[0]
+
+
+def test_the_cookie_holds_only_the_session_token(logged_in):
+    """No address-and-browser digest and no "fresh" flag (Flask-Login's protection is off)."""
+    with logged_in.client.session_transaction() as cookie:
+        assert set(cookie.keys()) <= {"_user_id", "csrf_token", "tour"}, dict(cookie)
+        assert "_user_id" in cookie
+
+
+def test_a_cookie_from_before_the_change_still_works(app, logged_in):
+    """A browser signed in before the change carries `_id` and `_fresh`: it stays signed in."""
+    with logged_in.client.session_transaction() as cookie:
+        cookie["_id"] = "a" * 128
+        cookie["_fresh"] = True
+    page = logged_in.client.get("/settings/")
+    assert page.status_code == 200 and "alice" in page.get_data(as_text=True)
+
+
+def test_a_new_secret_key_ends_the_cookie_and_a_fallback_keeps_it(app, logged_in):
+    """The cookie's serializer is made once per key: a rotated key is used at once, and the
+    old key in SECRET_KEY_FALLBACKS still reads cookies signed with it."""
+    old_key = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "a new key for this test, long enough to be a real one"
+    app.secret_key = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    page = logged_in.client.get("/settings/")
+    assert page.status_code == 200 and "alice" in page.get_data(as_text=True)
+    # Another new key and no fallback: whatever the cookie was signed with is no longer read.
+    app.config["SECRET_KEY"] = app.secret_key = "yet another key for this test, long enough too"
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    page = logged_in.client.get("/settings/")
+    assert page.status_code == 302 and "/accounts/login/" in page.headers["Location"]
+
+
+def test_backup_codes_page_without_a_sheet_is_one_statement_after_the_lookup(
+    app, logged_in, user_codes
+):
+    sent = statements_of(app, logged_in.client, PAGE)
+    assert len(sent) == 2, sent
+    assert "code_sheets" in sent[1] and "backup_code_sets" in sent[1]
+    body = logged_in.client.get(PAGE).get_data(as_text=True)
+    assert "<strong>10 of 10</strong> codes left" in body
+    assert "New codes waiting" not in body
+
+
+def test_backup_codes_page_reads_the_sheet_when_one_waits(app, logged_in, user_codes):
+    """A replacement sheet waits for this session: the page shows it (one more statement);
+    another browser of the account sees the set in use and no sheet."""
+    assert len(logged_in.start_new_codes()) == 10
+    sent = statements_of(app, logged_in.client, PAGE)
+    assert len(sent) == 3, sent
+    body = logged_in.client.get(PAGE).get_data(as_text=True)
+    assert "New codes waiting" in body and "<strong>10 of 10</strong> codes left" in body
+    other = Person(app.test_client())
+    assert other.login().status_code == 302
+    elsewhere = other.client.get(PAGE).get_data(as_text=True)
+    assert "New codes waiting" not in elsewhere and "<strong>10 of 10</strong>" in elsewhere
+
+
+def test_backup_codes_page_for_an_account_without_codes(app, logged_in):
+    sent = statements_of(app, logged_in.client, PAGE)
+    # No set row: whether a sheet waits is then asked on its own.
+    assert len(sent) == 3, sent
+    assert "Get Backup Codes" in logged_in.client.get(PAGE).get_data(as_text=True)
+
+
+def test_static_url_is_url_for_and_follows_the_mount_point(app):
+    with app.test_request_context("/"):
+        static_url = app.jinja_env.globals["static_url"]
+        assert static_url("css/app.css") == url_for("static", filename="css/app.css")
+    with app.test_request_context("/", base_url="http://localhost/sparekey/"):
+        assert request.script_root == "/sparekey"
+        assert static_url("css/app.css") == "/sparekey/static/css/app.css"
+    with app.test_request_context("/"):
+        assert static_url("css/app.css") == "/static/css/app.css"
+
+
+@pytest.mark.parametrize(
+    ("values", "written"),
+    [
+        ({"aria_label": "Options", "role": "button"}, ' aria-label="Options" role="button"'),
+        ({"novalidate": True, "hidden": False, "title": None}, " novalidate"),
+        ({"href": '/x?a=1&b="2"<'}, ' href="/x?a=1&amp;b=&#34;2&#34;&lt;"'),
+        ({"aria_current": Undefined()}, ""),
+        ({}, ""),
+    ],
+)
+def test_html_attributes(app, values, written):
+    assert str(app.jinja_env.globals["html_attributes"](values)) == written
+
+
+def test_every_macro_is_a_template_global_and_none_is_imported(app):
+    """The macro files' macros are globals; a page that imported one would pay for the import
+    on every render again."""
+    from pathlib import Path
+
+    from jinja2.runtime import Macro
+
+    for name in (
+        "avatar",
+        "field",
+        "form_errors",
+        "confirm_fields",
+        "back",
+        "settings_row",
+        "settings_steps",
+        "leaf_side",
+        "target",
+    ):
+        assert isinstance(app.jinja_env.globals.get(name), Macro), name
+    templates = Path(app.root_path) / "templates"
+    for page in templates.rglob("*.html"):
+        if page.parent.name == "macros":
+            continue
+        assert '{% from "macros/' not in page.read_text(), page
+
+
+def test_a_macro_name_taken_twice_stops_the_app(app):
+    from app import install_macros
+
+    with pytest.raises(RuntimeError, match="already taken"):
+        install_macros(app)
