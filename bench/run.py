@@ -591,8 +591,9 @@ def gaps(times, ratios, signed_out, signed_in, profile_page) -> str:
         notes.append(
             "Gap, in-process signed in ÷ signed out: of what the session adds to the bare route, "
             f"the profile puts {database:.0%} in SQLAlchemy and the driver (the one SELECT of the "
-            f"row and its account: building the ORM objects, the result of some 30 columns, "
-            f"the round trip itself) and {cookie:.0%} in the cookie and Flask-Login."
+            "row and its account, sent by the driver: the ORM session's connection, its "
+            "transaction bookkeeping and its return to the pool, the round trip itself, the two "
+            f"objects made persistent) and {cookie:.0%} in the cookie and Flask-Login."
         )
     page_ratio = ratios["Profile ÷ bare signed out"].median
     if page_ratio < 0.5:
@@ -601,9 +602,10 @@ def gaps(times, ratios, signed_out, signed_in, profile_page) -> str:
             f"Gap, Profile ÷ bare route under gunicorn ({page_ratio:.2f}): the page costs "
             f"{profile_page.total / signed_out.total:.1f}× the bare route's Python time in the "
             f"profile. Jinja2's own time is {templates:.0%} of the difference; the rest is what "
-            "the templates call (url_for, escaping, `current_user` through its proxy, the "
-            "tour's and the demo's helpers on every page), which this issue did not change (it "
-            "owns no template); the session's own part is the signed-in row above."
+            "the templates call (macros, url_for, escaping, `current_user` and `request` "
+            "through their proxies, the tour's and the demo's helpers on every page) after the "
+            'cuts in docs/decisions.md ("What a signed-in request costs"); the session\'s own '
+            "part is the signed-in row above."
         )
     return "\n\n".join(notes)
 
