@@ -21,7 +21,7 @@ from flask import (
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from jinja2 import Undefined
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -565,6 +565,20 @@ def register_template_helpers(app: Flask) -> None:
             url = static_urls[key] = url_for("static", filename=filename)
         return url
 
+    settings_sides: dict[tuple[str, str], Markup] = {}
+
+    @app.template_global("settings_side")
+    def settings_side(endpoint: str | None) -> Markup:
+        """The sections of Settings beside a single settings page on a desktop (the `leaf_side`
+        macro), rendered once per page and mount point: what it shows depends on nothing else
+        (no account, no tour step). Empty on every other page."""
+        key = (request.script_root, endpoint or "")
+        side = settings_sides.get(key)
+        if side is None:
+            macro = app.jinja_env.globals["leaf_side"]
+            side = settings_sides[key] = Markup(str(macro(endpoint)).strip())  # noqa: S704  # nosec B704
+        return side
+
     @app.template_global("html_attributes")
     def html_attributes(values: dict) -> Markup:
         """Keyword arguments as HTML attributes, in order: `aria_label` is written aria-label,
@@ -573,12 +587,9 @@ def register_template_helpers(app: Flask) -> None:
         for key, value in values.items():
             if value is None or value is False or isinstance(value, Undefined):
                 continue
-            name = key.replace("_", "-")
-            if value is True:
-                written.append(Markup(" {}").format(name))
-            else:
-                written.append(Markup(' {}="{}"').format(name, value))
-        return Markup("").join(written)
+            name = escape(key.replace("_", "-"))
+            written.append(f" {name}" if value is True else f' {name}="{escape(value)}"')
+        return Markup("".join(written))  # noqa: S704  # nosec B704: every part escaped above
 
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device
