@@ -170,7 +170,7 @@ def _row_and_account(db_session: Session, digest: str) -> UserSession | None:
 def _send(connection, sql: str, parameters, options: dict):
     """`sql` on `connection`'s driver connection, as the engine would: its cursor events, and a
     driver error raised as SQLAlchemy's (the connection invalidated when the error says the
-    connection is gone)."""
+    connection is gone; the parameters left out of its message, as the engine is told to)."""
     driver = connection.connection.dbapi_connection
     cursor = driver.cursor()
     dispatch = connection.dispatch
@@ -189,6 +189,7 @@ def _send(connection, sql: str, parameters, options: dict):
             parameters,
             error,
             connection.dialect.loaded_dbapi.Error,
+            hide_parameters=connection.engine.hide_parameters,
             dialect=connection.dialect,
             connection_invalidated=gone,
         ) from error

@@ -82,6 +82,30 @@ def test_a_change_to_the_looked_up_account_is_saved(app, logged_in):
         assert db.session.get(User, user_id).bio == "written through the looked-up account"
 
 
+def test_a_driver_error_is_sqlalchemys_and_names_no_parameter(app):
+    """What the engine would raise, without the bound value in its text (hide_parameters)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from security.sessions import _send
+
+    with app.app_context():
+        connection = db.session.connection()
+        marker = {"digest": "a-value-no-log-may-show"}
+        positional = connection.dialect.positional
+        sql = (
+            "SELECT no_such_column FROM user_sessions WHERE id = ?"
+            if positional
+            else "SELECT no_such_column FROM user_sessions WHERE id = %(digest)s"
+        )
+        parameters = tuple(marker.values()) if positional else marker
+        with pytest.raises(DBAPIError) as raised:
+            _send(connection, sql, parameters, {})
+        assert "no_such_column" in str(raised.value)
+        assert "a-value-no-log-may-show" not in str(raised.value)
+        assert not raised.value.connection_invalidated
+        db.session.rollback()
+
+
 def test_an_unknown_token_finds_nothing_and_changes_nothing(app, logged_in):
     with app.app_context():
         before = db.session.scalars(select(UserSession.id)).all()
