@@ -116,7 +116,8 @@ OTHER_PROOF = {
     "way back in without a password (docs/decisions.md). Tested as such in test_two_factor.py.",
     33: "Hashing work is proved equal by counting bcrypt calls; wall-clock timing belongs to "
     "bench/, not to assertions on a shared machine.",
-    73: "Only the ORM and bound parameters reach the database; `make security` runs sqlmap "
+    73: "Only statements SQLAlchemy builds, with bound parameters, reach the database (the "
+    "session lookup too: compiled once, sent by the driver); `make security` runs sqlmap "
     "against the log-in, sign-up and recovery (name and backup-code) forms of a running server.",
     74: "`make security` runs pip-audit on the pinned requirements.",
 }
