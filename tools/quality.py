@@ -206,6 +206,10 @@ def headers_of(browser: Browser) -> dict[str, str]:
     return {"Cookie": cookie} if cookie else {}
 
 
+LIGHTHOUSE_ATTEMPTS = 3
+LIGHTHOUSE_RUN_AGAIN = "Please run Lighthouse again"
+
+
 def run_lighthouse(url: str, headers: dict[str, str], desktop: bool, out: Path) -> dict:
     command = [
         tool("lighthouse"),
@@ -220,12 +224,19 @@ def run_lighthouse(url: str, headers: dict[str, str], desktop: bool, out: Path) 
     ]
     if desktop:
         command.append("--preset=desktop")
-    completed = subprocess.run(  # noqa: S603  # nosec B603: fixed arguments, our own URL
-        command, capture_output=True, text=True, timeout=240, check=False
-    )
-    if completed.returncode != 0 or not out.exists():
-        raise RuntimeError(f"Lighthouse failed on {url}: {completed.stderr.strip()[-800:]}")
-    return json.loads(out.read_text())
+    for attempt in range(1, LIGHTHOUSE_ATTEMPTS + 1):
+        out.unlink(missing_ok=True)
+        completed = subprocess.run(  # noqa: S603  # nosec B603: fixed arguments, our own URL
+            command, capture_output=True, text=True, timeout=240, check=False
+        )
+        if completed.returncode == 0 and out.exists():
+            return json.loads(out.read_text())
+        # Lighthouse's own "Runtime error encountered ... Please run Lighthouse again" (a trace
+        # the browser did not record, NO_NAVSTART and the like) says nothing about the page.
+        again = LIGHTHOUSE_RUN_AGAIN in completed.stderr
+        if not again or attempt == LIGHTHOUSE_ATTEMPTS:
+            break
+    raise RuntimeError(f"Lighthouse failed on {url}: {completed.stderr.strip()[-800:]}")
 
 
 def lighthouse_figures(report: dict) -> tuple[dict[str, int], list[str]]:
