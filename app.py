@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 import click
@@ -551,33 +552,28 @@ def register_template_helpers(app: Flask) -> None:
         session.pop("_user_id", None)
         return {"logged_out_because": reason} if reason is not None else {}
 
-    static_urls: dict[tuple[str, str], str] = {}
+    # Built once per mount point (request.script_root) and argument, in a bounded cache.
+    @lru_cache(maxsize=256)
+    def _static_url(script_root: str, filename: str) -> str:
+        return url_for("static", filename=filename)
 
     @app.template_global("static_url")
     def static_url(filename: str) -> str:
         """`url_for("static", filename=...)`, built once per file (and mount point): the five on
         every page cost more than the rest of the layout's links."""
-        key = (request.script_root, filename)
-        url = static_urls.get(key)
-        if url is None:
-            if len(static_urls) > 256:
-                static_urls.clear()
-            url = static_urls[key] = url_for("static", filename=filename)
-        return url
+        return _static_url(request.script_root, filename)
 
-    settings_sides: dict[tuple[str, str], Markup] = {}
+    @lru_cache(maxsize=64)
+    def _settings_side(script_root: str, endpoint: str | None) -> Markup:
+        side = app.jinja_env.globals["leaf_side"](endpoint)
+        return Markup(str(side).strip())  # noqa: S704  # nosec B704: the macro's own output
 
     @app.template_global("settings_side")
     def settings_side(endpoint: str | None) -> Markup:
         """The sections of Settings beside a single settings page on a desktop (the `leaf_side`
         macro), rendered once per page and mount point: what it shows depends on nothing else
         (no account, no tour step). Empty on every other page."""
-        key = (request.script_root, endpoint or "")
-        side = settings_sides.get(key)
-        if side is None:
-            macro = app.jinja_env.globals["leaf_side"]
-            side = settings_sides[key] = Markup(str(macro(endpoint)).strip())  # noqa: S704  # nosec B704
-        return side
+        return _settings_side(request.script_root, endpoint)
 
     @app.template_global("html_attributes")
     def html_attributes(values: dict) -> Markup:
