@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import ChainMap
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,7 +22,8 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from jinja2 import Undefined
+from jinja2 import Template, Undefined
+from jinja2.runtime import new_context
 from markupsafe import Markup, escape
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -32,7 +34,7 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_host
 
-from blueprints.browser import PENDING_KEY, SessionCookie, forget_pending
+from blueprints.browser import PENDING_KEY, SessionCookie, csrf_token, forget_pending
 from blueprints.context import app_context_of, install, request_context
 from blueprints.demo.routes import end_a_sandbox_past_its_deadline
 from config import BASE_DIR, CONFIGS, INSTANCE_DIR, development_secret_key, host_list
@@ -73,11 +75,30 @@ class Sparekey(Flask):
             return made
 
 
+class PageTemplate(Template):
+    """Jinja's template, its context made with one dict copy of the globals. Jinja copies a
+    ChainMap of the template's and the environment's globals key by key in Python on every
+    render (60-odd globals here); merging its two dicts gives the same dict, read as it stands
+    now, so a global added later is still seen."""
+
+    def new_context(self, vars=None, shared=False, locals=None):
+        found = self.globals
+        if shared or not isinstance(found, ChainMap):
+            return super().new_context(vars, shared, locals)
+        merged: dict = {}
+        for layer in reversed(found.maps):
+            merged.update(layer)
+        if vars:
+            merged.update(vars)
+        return new_context(self.environment, self.name, self.blocks, merged, True, found, locals)
+
+
 def create_app(config: dict | None = None) -> Flask:
     refuse_flask_run()
     app = Sparekey(__name__, instance_path=str(INSTANCE_DIR))
     configure(app, config or {})
     app.session_interface = SessionCookie()
+    app.jinja_env.template_class = PageTemplate
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -217,6 +238,7 @@ def register_extensions(app: Flask) -> None:
             watch_connections(engine)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
     csrf.init_app(app)
+    use_csrf_token_once_a_minute(app)
     limiter.init_app(app)
     mail.init_app(app)
     login_manager.init_app(app)
@@ -459,6 +481,23 @@ def _error_page_links() -> dict[str, str]:
         return dict(ERROR_PAGE_FALLBACK_LINKS)
 
 
+def use_csrf_token_once_a_minute(app: Flask) -> None:
+    """Pages get Flask-WTF's CSRF token from blueprints/browser.py:csrf_token (signed once a
+    minute per browser, not on every page). Flask-WTF gives templates its own function twice, as
+    a template global and by a context processor of its own run on every render; the global is
+    replaced and the processor, which gives nothing else the globals do not, is removed."""
+    processors = app.template_context_processors[None]
+    flask_wtf_own = [
+        processor
+        for processor in processors
+        if processor.__module__ == "flask_wtf.csrf" and processor.__name__ == "<lambda>"
+    ]
+    if len(flask_wtf_own) != 1:
+        raise RuntimeError("Flask-WTF's context processor was not found: see app.py")
+    processors.remove(flask_wtf_own[0])
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+
 def register_commands(app: Flask) -> None:
     from commands import register
 
@@ -574,18 +613,6 @@ def register_template_helpers(app: Flask) -> None:
         macro), rendered once per page and mount point: what it shows depends on nothing else
         (no account, no tour step). Empty on every other page."""
         return _settings_side(request.script_root, endpoint)
-
-    @app.template_global("html_attributes")
-    def html_attributes(values: dict) -> Markup:
-        """Keyword arguments as HTML attributes, in order: `aria_label` is written aria-label,
-        true a bare attribute, and none, false or undefined leaves it out; values escaped."""
-        written = []
-        for key, value in values.items():
-            if value is None or value is False or isinstance(value, Undefined):
-                continue
-            name = escape(key.replace("_", "-"))
-            written.append(f" {name}" if value is True else f' {name}="{escape(value)}"')
-        return Markup("".join(written))  # noqa: S704  # nosec B704: every part escaped above
 
     app.jinja_env.filters["code"] = format_code
     app.jinja_env.filters["device"] = describe_device

@@ -7,16 +7,19 @@ statements, and the template helpers write what the templates wrote.
 from __future__ import annotations
 
 import pytest
-from flask import request, url_for
+from flask import render_template_string, request, url_for
 from jinja2 import Undefined
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
+from blueprints.browser import _signed_csrf_token
 from blueprints.context import app_context_of
+from blueprints.tour.journeys import html_attributes, target
 from extensions import db
 from models import User, UserSession
 from security.sessions import load_session, token_digest
 from tools.inprocess import Person
+from tools.live import csrf_from
 
 PAGE = "/settings/security/two-factor/backup-codes/"
 
@@ -216,8 +219,35 @@ def test_static_url_is_url_for_and_follows_the_mount_point(app):
         ({}, ""),
     ],
 )
-def test_html_attributes(app, values, written):
-    assert str(app.jinja_env.globals["html_attributes"](values)) == written
+def test_html_attributes(values, written):
+    assert str(html_attributes(values)) == written
+
+
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [
+        (
+            '{% call target("get", "a", "button", href="/x?a=1&b") %}Get <b>{{ "<" }}</b>{% endcall %}',
+            '<a class="button" id="tour-get" href="/x?a=1&amp;b">Get <b>&lt;</b></a>',
+        ),
+        # name and tag are the tour's; a keyword of the same name is the element's attribute
+        (
+            '{% call target("forgot", "button", "link", callout=false, type="submit", name="f",'
+            ' value="1") %}Forgot?{% endcall %}',
+            '<button class="link" id="tour-forgot" type="submit" name="f" value="1">Forgot?</button>',
+        ),
+        ('{% call target(none, "p") %}x{% endcall %}', '<p class="">x</p>'),
+        (
+            "{% call target('a\"b', 'span', 'c\"d', hidden=true, title=none) %}{% endcall %}",
+            '<span class="c&#34;d" id="tour-a&#34;b" hidden></span>',
+        ),
+    ],
+)
+def test_tour_target_element(app, source, written):
+    """`target` (a function, not a macro: blueprints/tour/journeys.py) writes the element with
+    everything escaped; with no tour step on the page, no outline and no callout."""
+    with app.test_request_context("/"):
+        assert render_template_string(source) == written
 
 
 def test_every_macro_is_a_template_global_and_none_is_imported(app):
@@ -236,9 +266,9 @@ def test_every_macro_is_a_template_global_and_none_is_imported(app):
         "settings_row",
         "settings_steps",
         "leaf_side",
-        "target",
     ):
         assert isinstance(app.jinja_env.globals.get(name), Macro), name
+    assert app.jinja_env.globals["target"] is target  # the tour's element: a function
     templates = Path(app.root_path) / "templates"
     for page in templates.rglob("*.html"):
         if page.parent.name == "macros":
@@ -251,3 +281,33 @@ def test_a_macro_name_taken_twice_stops_the_app(app):
 
     with pytest.raises(RuntimeError, match="already taken"):
         install_macros(app)
+
+
+def test_csrf_token_is_signed_once_a_minute_and_still_expires(app, user, monkeypatch):
+    """A page's CSRF token is Flask-WTF's, signed again at most once a minute per browser
+    (blueprints/browser.py:csrf_token); Flask-WTF's check takes it, and still refuses one older
+    than WTF_CSRF_TIME_LIMIT."""
+    import time
+
+    person = Person(app.test_client())
+    person.login()
+    start = time.time()
+    clock = [start]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+
+    def token() -> str:
+        return csrf_from(person.client.get("/settings/").get_data(as_text=True))
+
+    first = token()
+    hits = _signed_csrf_token.cache_info().hits
+    assert token() == first  # the same minute: the same token, not signed again
+    assert _signed_csrf_token.cache_info().hits == hits + 1
+    clock[0] = start + 60
+    second = token()
+    assert second != first
+    assert person.client.post("/tour/exit/", data={"csrf_token": first}).status_code == 302
+    clock[0] = start + app.config["WTF_CSRF_TIME_LIMIT"] + 1
+    refused = person.client.post("/tour/exit/", data={"csrf_token": first})
+    assert refused.status_code == 400
+    assert "expired" in refused.get_data(as_text=True).lower()
+    assert person.client.post("/tour/exit/", data={"csrf_token": second}).status_code == 302

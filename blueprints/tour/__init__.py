@@ -9,6 +9,5 @@ from blueprints.tour import journeys, routes  # noqa: E402, F401
 # Every page can show the tour's banner and callouts: the tour registers its own helpers.
 bp.add_app_template_global(journeys.banner, "tour_banner")
 bp.add_app_template_global(journeys.callout_html, "tour_callout")
-bp.add_app_template_global(journeys.callout, "tour_step")
-bp.add_app_template_global(journeys.render_callout, "tour_step_callout")
+bp.add_app_template_global(journeys.target, "target")
 bp.add_app_template_global(journeys.page_url, "tour_page_url")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from flask import g, render_template, session, url_for
 from flask_login import current_user
-from markupsafe import Markup
+from jinja2 import Undefined
+from markupsafe import Markup, escape
 
 from blueprints.browser import TOUR_KEY
 from blueprints.demo.routes import current_sandbox_login
@@ -261,3 +262,46 @@ def render_callout(step: Callout | None, target: str) -> Markup:
     # A rendered (auto-escaped) template, so already safe markup.
     html = render_template("tour/_callout.html", step=step, target=target)
     return Markup(html)  # noqa: S704  # nosec B704
+
+
+def html_attributes(values: dict) -> Markup:
+    """Keyword arguments as HTML attributes, in order: `aria_label` is written aria-label,
+    true a bare attribute, and none, false or undefined leaves it out; values escaped."""
+    written = []
+    for key, value in values.items():
+        if value is None or value is False or isinstance(value, Undefined):
+            continue
+        name = escape(key.replace("_", "-"))
+        written.append(f" {name}" if value is True else f' {name}="{escape(value)}"')
+    return Markup("".join(written))  # noqa: S704  # nosec B704: every part escaped above
+
+
+# `target` takes an argument named `callout`: the function of that name under another.
+_step_pointing_at = callout
+
+
+def target(name, tag, /, classes="", callout="after", caller=None, **attributes) -> Markup:
+    """An element a guided-tour step can point at: id "tour-<name>", outlined (class
+    tour-target) while it is the thing to press next, with the step's callout beside it.
+
+        {% call target("get-backup-codes", "a", "button", href=url) %}Get Backup Codes{% endcall %}
+
+    renders <a class="button" id="tour-get-backup-codes" href="...">Get Backup Codes</a> and the
+    callout after it. Other keyword arguments become attributes in the order given
+    (`html_attributes`). `callout` is "after", "before", or false when the page puts
+    {{ tour_callout(name) }} somewhere else itself. With no name it is just the element.
+    A function rather than a macro: every page has several, and a Jinja macro call costs
+    several times this."""
+    step = _step_pointing_at(name) if name else None
+    body = escape(caller()) if caller is not None else ""
+    tag = escape(tag)
+    written = escape(f"{classes} tour-target".strip() if step else classes)
+    if name:
+        written = f'{written}" id="tour-{escape(name)}'
+    element = Markup(  # noqa: S704  # nosec B704: every part escaped
+        f'<{tag} class="{written}"{html_attributes(attributes)}>{body}</{tag}>'
+    )
+    if not step or callout not in ("before", "after"):
+        return element
+    beside = render_callout(step, name)
+    return beside + element if callout == "before" else element + beside
