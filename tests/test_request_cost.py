@@ -298,10 +298,11 @@ def test_csrf_token_is_signed_once_a_minute_and_still_expires(app, user, monkeyp
     def token() -> str:
         return csrf_from(person.client.get("/settings/").get_data(as_text=True))
 
-    first = token()
+    first = token()  # a new raw token in the session: Flask-WTF makes and signs it
+    assert token() == first  # the same minute: the same token ...
     hits = _signed_csrf_token.cache_info().hits
-    assert token() == first  # the same minute: the same token, not signed again
-    assert _signed_csrf_token.cache_info().hits == hits + 1
+    assert token() == first
+    assert _signed_csrf_token.cache_info().hits == hits + 1  # ... not signed again
     clock[0] = start + 60
     second = token()
     assert second != first
