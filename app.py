@@ -15,6 +15,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    has_request_context,
     redirect,
     request,
     session,
@@ -601,6 +602,21 @@ def register_template_helpers(app: Flask) -> None:
         """`url_for("static", filename=...)`, built once per file (and mount point): the five on
         every page cost more than the rest of the layout's links."""
         return _static_url(request.script_root, filename)
+
+    @lru_cache(maxsize=256)
+    def _fixed_url(script_root: str, endpoint: str) -> str:
+        return url_for(endpoint)
+
+    flask_url_for = app.jinja_env.globals["url_for"]
+
+    @app.template_global("url_for")
+    def page_url_for(endpoint: str, **values) -> str:
+        """Flask's `url_for`, but a link with nothing to fill in (Home, Settings, Log out ...:
+        a dozen on a page) is built once per mount point, as `static_url` is. A link with
+        values, a relative endpoint (".page"), or an app with URL defaults goes to Flask."""
+        if values or endpoint[:1] == "." or app.url_default_functions or not has_request_context():
+            return flask_url_for(endpoint, **values)
+        return _fixed_url(request.script_root, endpoint)
 
     @lru_cache(maxsize=64)
     def _settings_side(script_root: str, endpoint: str | None) -> Markup:
