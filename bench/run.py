@@ -491,12 +491,16 @@ def section_pages(bench: Bench) -> None:
     bad = 0
     with gunicorn(bench.workdir, bench.env, 2, "bench.bench_app:create_bench_app()") as base:
         browser = log_in(base, "pages")
-        cookie = browser.cookie_header()
         for label, path in pages.items():
             status, _, body = browser.get(path)
             if status != 200:
                 raise RuntimeError(f"{path} answered {status}")
             sizes[label] = len(body.encode())
+        # The cookie as the browser holds it after its first pages: the first page after log-in
+        # puts a new CSRF token in it (log-in clears the cookie), and a browser keeps what it is
+        # sent. Taken straight after log-in, every request of the run would make a new token and
+        # re-sign the cookie, which no real browser asks for.
+        cookie = browser.cookie_header()
         size = sizes["Profile"]
         bare_path = f"/bench/bare/{size}"
         assert len(Browser(base).get(bare_path)[2].encode()) == size
