@@ -23,9 +23,9 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from jinja2 import Template, Undefined
+from jinja2 import Template
 from jinja2.runtime import new_context
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError

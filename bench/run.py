@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import code_timing, demo_sandboxes, load  # noqa: E402
 from bench.bench_app import add_bare_route  # noqa: E402
-from tools.gunicorn import environment, gunicorn  # noqa: E402
+from tools.gunicorn import environment, gunicorn, live_workers  # noqa: E402
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/sparekey_bench"
@@ -470,6 +470,32 @@ def peer_environment(bench: Bench, size: int) -> dict:
     }
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU seconds used so far by `pids` (Linux /proc; 0 for one that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def database_processes() -> list[int]:
+    """This machine's PostgreSQL server processes (the bench's database is local)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().startswith("postgres"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def section_pages(bench: Bench) -> None:
     from bench.profile_signed_in import profile_app, profile_tables
     from tools.inprocess import Person
@@ -487,6 +513,16 @@ def section_pages(bench: Bench) -> None:
         "Profile ÷ peer": Figure(),
         "Backup Codes ÷ peer": Figure(),
     }
+    # The server's CPU per request (its workers, and PostgreSQL's processes when it runs here):
+    # what each page costs the machine, which moves less with the machine's load than a rate.
+    cpu = {label: Figure() for label in load_labels}
+    cpu_ratios = {
+        "Profile ÷ bare signed out": Figure(),
+        "Backup Codes ÷ bare signed out": Figure(),
+        "Profile ÷ peer": Figure(),
+        "Backup Codes ÷ peer": Figure(),
+    }
+    measure_cpu = Path("/proc/self/stat").exists()
     sizes: dict[str, int] = {}
     bad = 0
     with gunicorn(bench.workdir, bench.env, 2, "bench.bench_app:create_bench_app()") as base:
@@ -515,24 +551,45 @@ def section_pages(bench: Bench) -> None:
             if status != 200:
                 raise RuntimeError(f"the peer's page answered {status}")
             sizes["peer"] = len(peer_body.encode())
+            ours = live_workers(bench.workdir, 2)
+            theirs = live_workers(peer_dir, 2)
             runs = {
-                "Profile": (base, pages["Profile"], cookie),
-                "Backup Codes": (base, pages["Backup Codes"], cookie),
-                "bare, signed out": (base, bare_path, ""),
-                "bare, signed in": (base, bare_path, cookie),
-                "peer": (peer_base, "/page/", peer_cookie),
+                "Profile": (base, pages["Profile"], cookie, ours),
+                "Backup Codes": (base, pages["Backup Codes"], cookie, ours),
+                "bare, signed out": (base, bare_path, "", ours),
+                "bare, signed in": (base, bare_path, cookie, ours),
+                "peer": (peer_base, "/page/", peer_cookie, theirs),
             }
-            for where, path, with_cookie in runs.values():
+            for where, path, with_cookie, _ in runs.values():
                 load.measure(where, path, with_cookie, connections, 2)  # warm-up
             load_rounds = 0
             while load_rounds < MAX_LOAD_ROUNDS:
                 load_rounds += 1
-                this_round = {}
-                for label, (where, path, with_cookie) in runs.items():
+                this_round, cpu_round = {}, {}
+                for label, (where, path, with_cookie, workers) in runs.items():
+                    server = [*workers, *database_processes()] if measure_cpu else []
+                    before = cpu_seconds(server)
                     result = load.measure(where, path, with_cookie, connections, SECONDS)
+                    used = cpu_seconds(server) - before
                     this_round[label] = result.requests_per_second
                     rates[label].values.append(result.requests_per_second)
                     bad += result.bad_responses
+                    if measure_cpu and result.requests:
+                        cpu_round[label] = used / result.requests
+                        cpu[label].values.append(cpu_round[label])
+                if len(cpu_round) == len(runs):
+                    out_cpu, peer_cpu = cpu_round["bare, signed out"], cpu_round["peer"]
+                    # As the rate ratios read: the other's CPU per request ÷ the page's.
+                    cpu_ratios["Profile ÷ bare signed out"].values.append(
+                        out_cpu / cpu_round["Profile"]
+                    )
+                    cpu_ratios["Backup Codes ÷ bare signed out"].values.append(
+                        out_cpu / cpu_round["Backup Codes"]
+                    )
+                    cpu_ratios["Profile ÷ peer"].values.append(peer_cpu / cpu_round["Profile"])
+                    cpu_ratios["Backup Codes ÷ peer"].values.append(
+                        peer_cpu / cpu_round["Backup Codes"]
+                    )
                 out, peer_rate = this_round["bare, signed out"], this_round["peer"]
                 ratios["Profile ÷ bare signed out"].values.append(this_round["Profile"] / out)
                 ratios["Backup Codes ÷ bare signed out"].values.append(
@@ -572,6 +629,8 @@ def section_pages(bench: Bench) -> None:
         batch_rounds,
         profile_tables(signed_out, signed_in, profile_page, "Profile page"),
         connections,
+        cpu,
+        cpu_ratios,
     )
     bench.sections[-1] += "\n\n" + gaps(times, ratios, signed_out, signed_in, profile_page)
 
@@ -647,7 +706,19 @@ def round_trips_of_peer(peer, peer_db, client) -> dict[str, tuple[float, list[st
 
 
 def write_section_pages(
-    bench, sizes, rates, ratios, load_rounds, bad, trips, times, batch_rounds, profile, connections
+    bench,
+    sizes,
+    rates,
+    ratios,
+    load_rounds,
+    bad,
+    trips,
+    times,
+    batch_rounds,
+    profile,
+    connections,
+    cpu,
+    cpu_ratios,
 ) -> None:
     postgres = bench.postgres is not None
     trip_word = "Round trips" if postgres else "Statements (SQLite: no round trips)"
@@ -709,6 +780,15 @@ def write_section_pages(
     lines += [
         f"| {name} | **{value}** | {goal} | {verdict(ok)} |" for name, value, goal, ok in targets
     ]
+    if all(figure.values for figure in cpu_ratios.values()):
+        lines += [
+            "",
+            "The gunicorn targets are rates, and a rate here moves with whatever else the machine "
+            "does. The same ratios from the server's CPU time per request (measured in the same "
+            "runs, below), which moves less: "
+            + "; ".join(f"{label} {shown(figure)}" for label, figure in cpu_ratios.items())
+            + ".",
+        ]
     lines += [
         "",
         f"### Under gunicorn ({load_rounds} rounds)",
@@ -736,6 +816,25 @@ def write_section_pages(
         "|---|---|",
     ]
     lines += [f"| {label} | {shown(figure)} |" for label, figure in ratios.items()]
+    if all(figure.values for figure in cpu.values()):
+        lines += [
+            "",
+            "The server's CPU time per request in the same runs: its 2 workers, and every "
+            "PostgreSQL process on this machine, read from /proc before and after each figure "
+            "(the load generator's own CPU is not counted). A rate moves with whatever else the "
+            "machine does; the work a request costs moves less. The ratios read as the rate "
+            "ratios do: the other request's CPU ÷ the page's.",
+            "",
+            "| Request | Server CPU per request |",
+            "|---|---|",
+        ]
+        lines += [f"| {label} | {ms(figure)} |" for label, figure in cpu.items()]
+        lines += [
+            "",
+            "| Ratio from CPU per request (within each round) | Median ± half the spread |",
+            "|---|---|",
+        ]
+        lines += [f"| {label} | {shown(figure)} |" for label, figure in cpu_ratios.items()]
     lines += [
         "",
         f"Bad responses (not 200, or socket errors) in all rounds: {bad}.",

@@ -227,14 +227,16 @@ def test_html_attributes(values, written):
     ("source", "written"),
     [
         (
-            '{% call target("get", "a", "button", href="/x?a=1&b") %}Get <b>{{ "<" }}</b>{% endcall %}',
+            '{% call target("get", "a", "button", href="/x?a=1&b") %}'
+            'Get <b>{{ "<" }}</b>{% endcall %}',
             '<a class="button" id="tour-get" href="/x?a=1&amp;b">Get <b>&lt;</b></a>',
         ),
         # name and tag are the tour's; a keyword of the same name is the element's attribute
         (
             '{% call target("forgot", "button", "link", callout=false, type="submit", name="f",'
             ' value="1") %}Forgot?{% endcall %}',
-            '<button class="link" id="tour-forgot" type="submit" name="f" value="1">Forgot?</button>',
+            '<button class="link" id="tour-forgot" type="submit" name="f" value="1">'
+            "Forgot?</button>",
         ),
         ('{% call target(none, "p") %}x{% endcall %}', '<p class="">x</p>'),
         (

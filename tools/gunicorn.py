@@ -85,6 +85,13 @@ def _wait_until_ready(
     )
 
 
+def live_workers(workdir: Path, workers: int) -> set[int]:
+    """The pids of the live workers of the server `gunicorn(workdir, ..., workers, ...)` runs,
+    as its error log tells them."""
+    log = (workdir / f"gunicorn-{workers}w.err").read_text()
+    return {int(pid) for pid in set(READY_LINE.findall(log)) - set(GONE.findall(log))}
+
+
 def _healthy(base: str) -> bool:
     try:
         # An http:// URL built from gunicorn's own log line.
