@@ -209,6 +209,24 @@ def test_static_url_is_url_for_and_follows_the_mount_point(app):
         assert static_url("css/app.css") == "/static/css/app.css"
 
 
+def test_templates_url_for_is_flasks_and_follows_the_mount_point(app):
+    """Templates' `url_for` builds a link with no values once per mount point; anything else is
+    Flask's own call."""
+    page_url_for = app.jinja_env.globals["url_for"]
+    with app.test_request_context("/"):
+        for endpoint in ("profile.home", "settings.index", "auth.logout", "tour.exit_tour"):
+            assert page_url_for(endpoint) == url_for(endpoint)
+        assert page_url_for("profile.profile", username="a b") == "/a%20b/"
+        assert page_url_for("settings.index", _external=True) == "http://localhost/settings/"
+    with app.test_request_context("/", base_url="http://localhost/sparekey/"):
+        assert page_url_for("settings.index") == "/sparekey/settings/"
+        assert page_url_for("profile.profile", username="al") == "/sparekey/al/"
+    with app.test_request_context("/"):
+        assert page_url_for("settings.index") == "/settings/"
+    with app.app_context(), pytest.raises(RuntimeError, match="SERVER_NAME"):
+        page_url_for("settings.index")  # no request: Flask's own call, which needs SERVER_NAME
+
+
 @pytest.mark.parametrize(
     ("values", "written"),
     [
