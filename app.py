@@ -618,6 +618,35 @@ def register_template_helpers(app: Flask) -> None:
             return flask_url_for(endpoint, **values)
         return _fixed_url(request.script_root, endpoint)
 
+    from blueprints.tour.journeys import callout as tour_step
+
+    def _render_bottom_bar(user) -> Markup:
+        page = app.jinja_env.get_template("_bottom_bar.html")
+        html = page.render(request=request._get_current_object(), current_user=user)
+        return Markup(html)  # noqa: S704  # nosec B704: an auto-escaped template's output
+
+    @lru_cache(maxsize=1024)
+    def _bottom_bar_for(
+        script_root: str, endpoint: str | None, blueprint: str | None, viewed, account: tuple
+    ) -> Markup:
+        # Everything the template reads is in the arguments; it renders from the request.
+        return _render_bottom_bar(current_user._get_current_object())
+
+    @app.template_global("bottom_bar")
+    def bottom_bar() -> Markup:
+        """The main navigation of a signed-in page (templates/_bottom_bar.html), rendered once
+        per mount point, page, account and picture: it shows nothing else, unless the tour
+        points at the profile picture in it, when it is rendered afresh. It was a tenth of a
+        signed-in page's work."""
+        user = current_user._get_current_object()
+        if tour_step("profile-tab") is not None:
+            return _render_bottom_bar(user)
+        viewed = (request.view_args or {}).get("username")
+        account = (user.id, user.username, user.display_name, user.avatar)
+        return _bottom_bar_for(
+            request.script_root, request.endpoint, request.blueprint, viewed, account
+        )
+
     @lru_cache(maxsize=64)
     def _settings_side(script_root: str, endpoint: str | None) -> Markup:
         side = app.jinja_env.globals["leaf_side"](endpoint)

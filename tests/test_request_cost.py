@@ -6,6 +6,8 @@ statements, and the template helpers write what the templates wrote.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import render_template_string, request, url_for
 from jinja2 import Undefined
@@ -332,3 +334,36 @@ def test_csrf_token_is_signed_once_a_minute_and_still_expires(app, user, monkeyp
     assert refused.status_code == 400
     assert "expired" in refused.get_data(as_text=True).lower()
     assert person.client.post("/tour/exit/", data={"csrf_token": second}).status_code == 302
+
+
+def _bottom_bar(html: str) -> str:
+    return re.search(r'<nav class="bottom-bar".*?</nav>', html, re.S).group(0)
+
+
+def test_bottom_bar_is_each_accounts_own_and_follows_changes(app, user, other_user):
+    """The bottom bar is rendered once per page and account (app.py:bottom_bar): two accounts
+    on the same page each get their own; a new picture or name shows on the next page; and
+    while the tour points at the profile picture, the bar shows its callout."""
+    alice, bob = Person(app.test_client()), Person(app.test_client())
+    alice.login()
+    bob.login("bob", "bob's own long password")
+    for _ in range(2):  # the second time from the cache
+        alice_bar = _bottom_bar(alice.client.get("/settings/").get_data(as_text=True))
+        bob_bar = _bottom_bar(bob.client.get("/settings/").get_data(as_text=True))
+        assert 'href="/alice/"' in alice_bar and 'data-initial="A"' in alice_bar
+        assert 'href="/bob/"' in bob_bar and 'data-initial="B"' in bob_bar
+        assert 'aria-current="page"' in alice_bar  # Settings, on a settings page
+    on_home = _bottom_bar(alice.client.get("/").get_data(as_text=True))
+    assert on_home != alice_bar  # another page: Home is the current one
+    with app.app_context():
+        account = db.session.get(User, user)
+        account.avatar, account.display_name = "demo.svg", "Zed"
+        db.session.commit()
+    changed = _bottom_bar(alice.client.get("/settings/").get_data(as_text=True))
+    assert "img/avatars/demo.svg" in changed and "data-initial" not in changed
+    # The tour's first journey points at the profile picture on Home: its callout is in the bar.
+    token = csrf_from(alice.client.get("/tour/").get_data(as_text=True))
+    alice.client.post("/tour/start/", data={"journey": "get", "csrf_token": token})
+    toured = _bottom_bar(alice.client.get("/").get_data(as_text=True))
+    assert 'class="tab tour-target" id="tour-profile-tab"' in toured
+    assert "tour-callout" in toured
