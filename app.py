@@ -626,10 +626,9 @@ def register_template_helpers(app: Flask) -> None:
         return Markup(html)  # noqa: S704  # nosec B704: an auto-escaped template's output
 
     @lru_cache(maxsize=1024)
-    def _bottom_bar_for(
-        script_root: str, endpoint: str | None, blueprint: str | None, viewed, account: tuple
-    ) -> Markup:
-        # Everything the template reads is in the arguments; it renders from the request.
+    def _bottom_bar_for(script_root: str, endpoint: str | None, viewed, account: tuple) -> Markup:
+        # Everything the template reads is in the arguments (the request's blueprint is its
+        # endpoint's first part); it renders from the request.
         return _render_bottom_bar(current_user._get_current_object())
 
     @app.template_global("bottom_bar")
@@ -643,9 +642,7 @@ def register_template_helpers(app: Flask) -> None:
             return _render_bottom_bar(user)
         viewed = (request.view_args or {}).get("username")
         account = (user.id, user.username, user.display_name, user.avatar)
-        return _bottom_bar_for(
-            request.script_root, request.endpoint, request.blueprint, viewed, account
-        )
+        return _bottom_bar_for(request.script_root, request.endpoint, viewed, account)
 
     @lru_cache(maxsize=64)
     def _settings_side(script_root: str, endpoint: str | None) -> Markup:
