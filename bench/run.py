@@ -496,6 +496,21 @@ def database_processes() -> list[int]:
     return found
 
 
+# The target ratios of section 3: each page's figure ÷ the other's, within one round.
+TARGET_RATIOS = {
+    "Profile ÷ bare signed out": ("Profile", "bare, signed out"),
+    "Backup Codes ÷ bare signed out": ("Backup Codes", "bare, signed out"),
+    "Profile ÷ peer": ("Profile", "peer"),
+    "Backup Codes ÷ peer": ("Backup Codes", "peer"),
+}
+
+
+def add_ratios(ratios: dict[str, Figure], per_label: dict[str, float]) -> None:
+    """One round's TARGET_RATIOS of `per_label` (requests per second, or per CPU second)."""
+    for name, (page, other) in TARGET_RATIOS.items():
+        ratios[name].values.append(per_label[page] / per_label[other])
+
+
 def section_pages(bench: Bench) -> None:
     from bench.profile_signed_in import profile_app, profile_tables
     from tools.inprocess import Person
@@ -507,21 +522,11 @@ def section_pages(bench: Bench) -> None:
     pages = {"Profile": "/pages/", "Backup Codes": BACKUP_CODES_PAGE}
     load_labels = ["Profile", "Backup Codes", "bare, signed out", "bare, signed in", "peer"]
     rates = {label: Figure() for label in load_labels}
-    ratios = {
-        "Profile ÷ bare signed out": Figure(),
-        "Backup Codes ÷ bare signed out": Figure(),
-        "Profile ÷ peer": Figure(),
-        "Backup Codes ÷ peer": Figure(),
-    }
+    ratios = {label: Figure() for label in TARGET_RATIOS}
     # The server's CPU per request (its workers, and PostgreSQL's processes when it runs here):
     # what each page costs the machine, which moves less with the machine's load than a rate.
     cpu = {label: Figure() for label in load_labels}
-    cpu_ratios = {
-        "Profile ÷ bare signed out": Figure(),
-        "Backup Codes ÷ bare signed out": Figure(),
-        "Profile ÷ peer": Figure(),
-        "Backup Codes ÷ peer": Figure(),
-    }
+    cpu_ratios = {label: Figure() for label in TARGET_RATIOS}
     measure_cpu = Path("/proc/self/stat").exists()
     sizes: dict[str, int] = {}
     bad = 0
@@ -578,25 +583,10 @@ def section_pages(bench: Bench) -> None:
                         cpu_round[label] = used / result.requests
                         cpu[label].values.append(cpu_round[label])
                 if len(cpu_round) == len(runs):
-                    out_cpu, peer_cpu = cpu_round["bare, signed out"], cpu_round["peer"]
-                    # As the rate ratios read: the other's CPU per request ÷ the page's.
-                    cpu_ratios["Profile ÷ bare signed out"].values.append(
-                        out_cpu / cpu_round["Profile"]
-                    )
-                    cpu_ratios["Backup Codes ÷ bare signed out"].values.append(
-                        out_cpu / cpu_round["Backup Codes"]
-                    )
-                    cpu_ratios["Profile ÷ peer"].values.append(peer_cpu / cpu_round["Profile"])
-                    cpu_ratios["Backup Codes ÷ peer"].values.append(
-                        peer_cpu / cpu_round["Backup Codes"]
-                    )
-                out, peer_rate = this_round["bare, signed out"], this_round["peer"]
-                ratios["Profile ÷ bare signed out"].values.append(this_round["Profile"] / out)
-                ratios["Backup Codes ÷ bare signed out"].values.append(
-                    this_round["Backup Codes"] / out
-                )
-                ratios["Profile ÷ peer"].values.append(this_round["Profile"] / peer_rate)
-                ratios["Backup Codes ÷ peer"].values.append(this_round["Backup Codes"] / peer_rate)
+                    # Requests per CPU second, so that these ratios read as the rates' do: the
+                    # other request's CPU per request ÷ the page's.
+                    add_ratios(cpu_ratios, {k: 1 / v for k, v in cpu_round.items()})
+                add_ratios(ratios, this_round)
                 figures = [*rates.values(), *ratios.values()]
                 if all(figure.settled() for figure in figures):
                     break
