@@ -258,13 +258,22 @@ def register_extensions(app: Flask) -> None:
 def load_user(token: str):
     """Flask-Login's loader: the cookie's token names a live server-side session row. It reads
     the app handling this request, never one captured when an app was made."""
-    row = load_session(db.session, token, app_context_of(current_app).timeouts)
+    row = load_session(db.session, token, app_context_of(current_app).timeouts, _reads_ahead())
     if row is None:
         return None
     user = row.user
     user.current_session = row
     user.session_token = token
     return user
+
+
+def _reads_ahead() -> tuple:
+    """What this request's view reads first thing, for the session lookup to send beside it
+    (`security/read_ahead.py`): a GET or HEAD only."""
+    if not has_request_context() or request.method not in ("GET", "HEAD"):
+        return ()
+    view = current_app.view_functions.get(request.endpoint)  # type: ignore[arg-type]
+    return getattr(view, "reads_ahead", ())
 
 
 def register_blueprints(app: Flask) -> None:

@@ -14,11 +14,13 @@ from functools import cache
 import bcrypt
 from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from clock import now
 from models import BackupCode, BackupCodeSet, CodeSheet
 from security.accounts import NO_ACCOUNT, lock_account
 from security.keys import KeyRing
+from security.read_ahead import ReadAhead, take
 
 CODES_PER_SET = 10
 CODE_DIGITS = 8
@@ -252,34 +254,50 @@ def find_unused_code(
     return None if number is None else (digest, number)
 
 
-# Built once (every page about codes reads it): building a statement costs more Python than
-# running it.
-_CODE_STATUS = (
-    select(BackupCodeSet.public_id, BackupCodeSet.created_at, BackupCode.number)
-    .outerjoin(
-        BackupCode,
-        (BackupCode.set_id == BackupCodeSet.id) & BackupCode.used_at.is_not(None),
+def _code_status_for(account_id) -> Select:
+    """The current set's id and date, with one row per used code (its number), of the account
+    `account_id` names (a bound parameter, or the session's account when read ahead)."""
+    return (
+        select(BackupCodeSet.public_id, BackupCodeSet.created_at, BackupCode.number)
+        .outerjoin(
+            BackupCode,
+            (BackupCode.set_id == BackupCodeSet.id) & BackupCode.used_at.is_not(None),
+        )
+        .where(BackupCodeSet.user_id == account_id)
+        .order_by(BackupCode.number)
     )
-    .where(BackupCodeSet.user_id == bindparam("user_id"))
-    .order_by(BackupCode.number)
-)
 
 
-# The same, and whether the account has a sheet on the server (saved or not, of any session).
-_CODE_STATUS_AND_SHEET = _CODE_STATUS.add_columns(
-    exists().where(CodeSheet.user_id == bindparam("user_id")).label("sheet")
-)
+def _code_status_and_sheet_for(account_id) -> Select:
+    """The same, and whether the account has a sheet on the server (saved or not, of any
+    session)."""
+    return _code_status_for(account_id).add_columns(
+        exists().where(CodeSheet.user_id == account_id).label("sheet")
+    )
+
+
+# Built once (every page about codes reads it): building a statement costs more Python than
+# running it. The pages that read it first thing read it ahead, with the session lookup.
+_CODE_STATUS = _code_status_for(bindparam("user_id"))
+_CODE_STATUS_AND_SHEET = _code_status_and_sheet_for(bindparam("user_id"))
+CODE_STATUS = ReadAhead("code status", _code_status_for)
+CODE_STATUS_AND_SHEET = ReadAhead("code status and sheet", _code_status_and_sheet_for)
 
 
 def code_status(db_session: Session, user_id: int) -> CodeStatus | None:
     """The current set's id, date and used numbers, or None if the account has no codes."""
-    return _status_of(db_session.execute(_CODE_STATUS, {"user_id": user_id}).all())
+    rows = take(db_session, CODE_STATUS, user_id)
+    if rows is None:
+        rows = db_session.execute(_CODE_STATUS, {"user_id": user_id}).all()
+    return _status_of(rows)
 
 
 def code_status_and_sheet(db_session: Session, user_id: int) -> tuple[CodeStatus | None, bool]:
     """`code_status`, and False when the account surely has no sheet on the server, in the one
     statement (True also when it has no codes: the status's statement then returns no row)."""
-    rows = db_session.execute(_CODE_STATUS_AND_SHEET, {"user_id": user_id}).all()
+    rows = take(db_session, CODE_STATUS_AND_SHEET, user_id)
+    if rows is None:
+        rows = db_session.execute(_CODE_STATUS_AND_SHEET, {"user_id": user_id}).all()
     return _status_of(rows), not rows or bool(rows[0].sheet)
 
 

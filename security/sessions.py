@@ -17,6 +17,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 
 from clock import now
 from models import PendingLogin, User, UserSession
+from security.read_ahead import ReadAhead, compiled, keep
 from security.rows import rows_changed
 
 # Writing last_seen_at on every request would cost a write per page; a minute is precise enough.
@@ -67,13 +68,17 @@ def start_session(
     return row, token
 
 
-def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSession | None:
+def load_session(
+    db_session: Session, token: str, timeouts: Timeouts, ahead: tuple[ReadAhead, ...] = ()
+) -> UserSession | None:
     """The live session row for the cookie's `token`, with its account, or None. One statement
-    (the account is joined); its own short transaction when it writes: an expired row is
-    deleted, and `last_seen_at` is written at most once a minute."""
+    (the account is joined), and beside it in the same round trip the page's reads `ahead`
+    (`security/read_ahead.py`), kept for the page when the row is live; its own short
+    transaction when it writes: an expired row is deleted, and `last_seen_at` is written at most
+    once a minute."""
     if not token or len(token) > 64:
         return None
-    row = _session_row(db_session, token_digest(token))
+    row, found = _session_row(db_session, token_digest(token), ahead)
     if row is None:
         return None
     current = now()
@@ -85,21 +90,25 @@ def load_session(db_session: Session, token: str, timeouts: Timeouts) -> UserSes
     if current - row.last_seen_at >= TOUCH_INTERVAL:
         row.last_seen_at = current
         db_session.commit()
+    if found:
+        keep(db_session, row.user_id, found)
     return row
 
 
-def _session_row(db_session: Session, digest: str) -> UserSession | None:
+def _session_row(
+    db_session: Session, digest: str, ahead: tuple[ReadAhead, ...]
+) -> tuple[UserSession | None, dict]:
     """The row and its account. A request's first statement: when its pooled connection turns
     out to have died unseen (the database restarted, a cut), nothing was lost with it, so it is
     tried once more, on a new connection (the pool replaced them all on seeing the first)."""
     first = _nothing_begun(db_session)
     try:
-        return _row_and_account(db_session, digest)
+        return _row_and_account(db_session, digest, ahead)
     except DBAPIError as error:
         if not (first and error.connection_invalidated):
             raise
         db_session.rollback()
-        return _row_and_account(db_session, digest)
+        return _row_and_account(db_session, digest, ahead)
 
 
 # --- the lookup itself: one statement, sent by the driver ----------------------------------------
@@ -148,40 +157,61 @@ def _lookup_for(dialect) -> _Lookup:
     return _Lookup(compiled.string, bool(compiled.positional), options, session_keys, user_keys)
 
 
-def _row_and_account(db_session: Session, digest: str) -> UserSession | None:
+def _row_and_account(
+    db_session: Session, digest: str, ahead: tuple[ReadAhead, ...]
+) -> tuple[UserSession | None, dict]:
+    """The row and its account, and the rows of each read `ahead` (when the row was found)."""
     session = db_session() if isinstance(db_session, scoped_session) else db_session
     if session.identity_map:
         # Something was loaded before the lookup (not the case in a request): the ORM's way,
-        # which merges with what the session holds.
-        return session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar()
+        # which merges with what the session holds; the page then reads for itself.
+        return session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar(), {}
     connection = session.connection()
-    lookup = _lookup_for(connection.dialect)
-    parameters = (digest,) if lookup.positional else {"digest": digest}
-    found = _send(connection, lookup.sql, parameters, lookup.options)
+    dialect = connection.dialect
+    lookup = _lookup_for(dialect)
+    reads = [compiled(read, dialect) for read in ahead]
+    sent = _send(
+        connection,
+        [
+            (lookup.sql, (digest,) if lookup.positional else {"digest": digest}),
+            *((read.sql, read.parameters(digest)) for read in reads),
+        ],
+        lookup.options,
+    )
+    found = sent[0][0] if sent[0] else None
     if found is None:
-        return None
+        return None, {}
     count = len(lookup.session_columns)
     user = _persistent(User, lookup.user_columns, found[count:])
     row = _persistent(UserSession, lookup.session_columns, found[:count], user=user)
     session.add(row)  # and its account, through the relationship's cascade
-    return row
+    pairs = zip(ahead, reads, sent[1:], strict=True)
+    return row, {read: done.rows(rows) for read, done, rows in pairs}
 
 
-def _send(connection, sql: str, parameters, options: dict):
-    """`sql` on `connection`'s driver connection, as the engine would: its cursor events, and a
-    driver error raised as SQLAlchemy's (the connection invalidated when the error says the
-    connection is gone; the parameters left out of its message, as the engine is told to)."""
+def _send(connection, statements: list[tuple[str, object]], options: dict) -> list[list]:
+    """Each (sql, parameters) on `connection`'s driver connection, as the engine would: its
+    cursor events, and a driver error raised as SQLAlchemy's (the connection invalidated when
+    the error says the connection is gone; the parameters left out of its message, as the
+    engine is told to). Several go in one pipeline on psycopg: one Sync, one round trip.
+    Returns each statement's rows."""
     driver = connection.connection.dbapi_connection
-    cursor = driver.cursor()
+    cursors = [driver.cursor() for _ in statements]
     dispatch = connection.dispatch
+    pipelined = len(statements) > 1 and hasattr(driver, "pipeline")
+    sql, parameters = statements[0]
     try:
-        dispatch.before_cursor_execute(connection, cursor, sql, parameters, None, False)
-        cursor.execute(sql, parameters, **options)
-        found = cursor.fetchone()
-        dispatch.after_cursor_execute(connection, cursor, sql, parameters, None, False)
+        with driver.pipeline() if pipelined else contextlib.nullcontext():
+            for cursor, (sql, parameters) in zip(cursors, statements, strict=True):
+                dispatch.before_cursor_execute(connection, cursor, sql, parameters, None, False)
+                cursor.execute(sql, parameters, **options)
+        found = []
+        for cursor, (sql, parameters) in zip(cursors, statements, strict=True):
+            found.append(cursor.fetchall())
+            dispatch.after_cursor_execute(connection, cursor, sql, parameters, None, False)
         return found
     except connection.dialect.loaded_dbapi.Error as error:
-        gone = connection.dialect.is_disconnect(error, driver, cursor)
+        gone = connection.dialect.is_disconnect(error, driver, cursors[0])
         if gone:
             connection.invalidate(error)
         raise DBAPIError.instance(
@@ -194,8 +224,9 @@ def _send(connection, sql: str, parameters, options: dict):
             connection_invalidated=gone,
         ) from error
     finally:
-        with contextlib.suppress(Exception):
-            cursor.close()
+        for cursor in cursors:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
 
 def _persistent(model, columns, values, **related):

@@ -20,6 +20,8 @@ from extensions import db
 from tests.helpers import Person, make_user, postgresql_url
 
 PAGE = "/settings/"
+# A page whose view reads ahead: its read goes with the lookup, in one pipeline.
+READS_AHEAD = "/settings/security/two-factor/backup-codes/"
 
 
 def backend_pid(app) -> int:
@@ -41,8 +43,8 @@ def terminate(pid: int) -> None:
             time.sleep(0.01)
 
 
-def signed_in_page(person) -> str:
-    response = person.client.get(PAGE)
+def signed_in_page(person, page: str = PAGE) -> str:
+    response = person.client.get(page)
     assert response.status_code == 200, response.status_code
     body = response.get_data(as_text=True)
     assert "alice" in body
@@ -86,11 +88,12 @@ def test_a_connection_the_server_ended_is_replaced_before_use(served, logged_in)
     assert len(sent) == 1 and sent[0] != pid, (pid, sent)
 
 
-def test_a_connection_that_dies_unseen_is_tried_once_more(served, logged_in):
+@pytest.mark.parametrize("page", [PAGE, READS_AHEAD])
+def test_a_connection_that_dies_unseen_is_tried_once_more(served, logged_in, page):
     """The server ends the connection after the pool handed it out, just before the session
-    lookup is sent: that statement fails, and the same request sends it again on a new
-    connection."""
-    signed_in_page(logged_in)
+    lookup is sent: that statement fails (alone, or in the pipeline with the page's read
+    ahead), and the same request sends it again on a new connection."""
+    signed_in_page(logged_in, page)
     with served.app_context():
         engine = db.engine
     lookups: list[int] = []
@@ -103,15 +106,18 @@ def test_a_connection_that_dies_unseen_is_tried_once_more(served, logged_in):
 
     event.listen(engine, "before_cursor_execute", end_it_first)
     try:
-        signed_in_page(logged_in)
+        body = signed_in_page(logged_in, page)
     finally:
         event.remove(engine, "before_cursor_execute", end_it_first)
     assert len(lookups) == 2 and lookups[0] != lookups[1], lookups
+    if page == READS_AHEAD:
+        assert "Get Backup Codes" in body
 
 
-def test_the_retry_is_once(served, logged_in):
+@pytest.mark.parametrize("page", [PAGE, READS_AHEAD])
+def test_the_retry_is_once(served, logged_in, page):
     """When the new connection fails too, the page is the styled 500, not a loop."""
-    signed_in_page(logged_in)
+    signed_in_page(logged_in, page)
     with served.app_context():
         engine = db.engine
     lookups: list[int] = []
@@ -123,13 +129,13 @@ def test_the_retry_is_once(served, logged_in):
 
     event.listen(engine, "before_cursor_execute", end_every_one)
     try:
-        response = logged_in.client.get(PAGE)
+        response = logged_in.client.get(page)
     finally:
         event.remove(engine, "before_cursor_execute", end_every_one)
     assert response.status_code == 500
     assert "Something went wrong" in response.get_data(as_text=True)
     assert len(lookups) == 2
-    signed_in_page(logged_in)
+    signed_in_page(logged_in, page)
 
 
 def test_a_cut_connection_costs_no_failed_page(app_factory, relayed_database_url):

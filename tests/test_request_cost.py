@@ -104,7 +104,7 @@ def test_a_driver_error_is_sqlalchemys_and_names_no_parameter(app):
         )
         parameters = tuple(marker.values()) if positional else marker
         with pytest.raises(DBAPIError) as raised:
-            _send(connection, sql, parameters, {})
+            _send(connection, [(sql, parameters)], {})
         assert "no_such_column" in str(raised.value)
         assert "a-value-no-log-may-show" not in str(raised.value)
         assert not raised.value.connection_invalidated
@@ -367,3 +367,131 @@ def test_bottom_bar_is_each_accounts_own_and_follows_changes(app, user, other_us
     toured = _bottom_bar(alice.client.get("/").get_data(as_text=True))
     assert 'class="tab tour-target" id="tour-profile-tab"' in toured
     assert "tour-callout" in toured
+
+
+# --- reads ahead: a page's first read sent with the session lookup (security/read_ahead.py) -----
+
+
+def _use_codes(app, user_id: int, numbers: tuple[int, ...]) -> None:
+    from sqlalchemy import update
+
+    from clock import now
+    from models import BackupCode
+
+    with app.app_context():
+        db.session.execute(
+            update(BackupCode)
+            .where(BackupCode.user_id == user_id, BackupCode.number.in_(numbers))
+            .values(used_at=now())
+        )
+        db.session.commit()
+
+
+@pytest.mark.parametrize("sheet_waits", [False, True])
+def test_rows_read_ahead_are_what_the_pages_own_read_gives(
+    app, logged_in, user, user_codes, sheet_waits
+):
+    """Same rows, same values, same types, in the same order, as the page's own statement; with
+    used codes and with a sheet waiting or not."""
+    from security.backup_codes import _CODE_STATUS_AND_SHEET, CODE_STATUS_AND_SHEET
+    from security.read_ahead import take
+
+    _use_codes(app, user, (7, 3))
+    if sheet_waits:
+        assert len(logged_in.start_new_codes()) == 10
+    token = session_token(logged_in)
+    with app.app_context():
+        timeouts = app_context_of(app).timeouts
+        row = load_session(db.session, token, timeouts, (CODE_STATUS_AND_SHEET,))
+        ahead = take(db.session, CODE_STATUS_AND_SHEET, row.user_id)
+        own = db.session.execute(_CODE_STATUS_AND_SHEET, {"user_id": user}).all()
+    assert ahead is not None and len(ahead) == len(own) == 2
+    assert [n.number for n in ahead] == [3, 7] and bool(ahead[0].sheet) is sheet_waits
+    for mine, theirs in zip(ahead, own, strict=True):
+        assert tuple(mine) == tuple(theirs)
+        assert [type(v) for v in mine] == [type(v) for v in theirs]
+
+
+def test_rows_read_ahead_are_for_the_sessions_account_and_taken_once(
+    app, logged_in, user, user_codes, other_user
+):
+    from security.backup_codes import CODE_STATUS, code_status
+    from security.read_ahead import take
+
+    token = session_token(logged_in)
+    with app.app_context():
+        timeouts = app_context_of(app).timeouts
+        load_session(db.session, token, timeouts, (CODE_STATUS,))
+        assert take(db.session, CODE_STATUS, other_user) is None  # another account: dropped
+        load_session(db.session, token, timeouts, (CODE_STATUS,))
+        assert take(db.session, CODE_STATUS, user) is not None
+        assert take(db.session, CODE_STATUS, user) is None  # taken once
+        assert code_status(db.session, user).public_id  # the page then reads for itself
+
+
+def test_a_write_before_the_page_reads_drops_what_was_read_ahead(app, logged_in, user, user_codes):
+    """Anything flushed or sent meanwhile that is not a SELECT may have changed what the rows
+    say: the page reads afresh and sees the change."""
+    from sqlalchemy import update
+
+    from clock import now
+    from models import BackupCode
+    from security.backup_codes import CODE_STATUS, code_status
+    from security.read_ahead import take
+
+    token = session_token(logged_in)
+    timeouts = app_context_of(app).timeouts
+    with app.app_context():
+        assert load_session(db.session, token, timeouts, (CODE_STATUS,)) is not None
+        db.session.execute(
+            update(BackupCode)
+            .where(BackupCode.user_id == user, BackupCode.number == 1)
+            .values(used_at=now())
+        )
+        assert take(db.session, CODE_STATUS, user) is None
+        assert code_status(db.session, user).used_numbers == [1]
+        db.session.rollback()
+    with app.app_context():
+        row = load_session(db.session, token, timeouts, (CODE_STATUS,))
+        assert row is not None
+        row.user.bio = "a write"
+        db.session.flush()
+        assert take(db.session, CODE_STATUS, user) is None
+        db.session.rollback()
+    with app.app_context():  # nothing written: the rows are there to take
+        assert load_session(db.session, token, timeouts, (CODE_STATUS,)) is not None
+        assert take(db.session, CODE_STATUS, user) is not None
+
+
+def test_an_expired_session_reads_nothing_ahead(app, frozen_clock, logged_in, user, user_codes):
+    from security.backup_codes import CODE_STATUS
+    from security.read_ahead import take
+
+    token = session_token(logged_in)
+    frozen_clock(app.config["SESSION_IDLE_TIMEOUT_SECONDS"] + 1)
+    with app.app_context():
+        timeouts = app_context_of(app).timeouts
+        assert load_session(db.session, token, timeouts, (CODE_STATUS,)) is None
+        assert take(db.session, CODE_STATUS, user) is None
+
+
+@pytest.mark.parametrize(("method", "read_ahead"), [("GET", True), ("HEAD", True), ("POST", False)])
+def test_only_a_get_reads_ahead(app, method, read_ahead):
+    """A POST may change what it reads (a new sheet, a used code): it reads for itself."""
+    from app import _reads_ahead
+    from security.backup_codes import CODE_STATUS
+
+    with app.test_request_context(
+        "/settings/security/two-factor/backup-codes/check/", method=method
+    ):
+        assert _reads_ahead() == ((CODE_STATUS,) if read_ahead else ())
+    with app.test_request_context("/settings/", method=method):
+        assert _reads_ahead() == ()
+
+
+def test_pages_that_read_ahead_send_no_statement_of_their_own(app, logged_in, user_codes):
+    """Home and Two-Factor: the lookup and the read beside it, nothing after (the round trip
+    itself is counted in test_round_trips.py, PostgreSQL only)."""
+    for page in ("/", "/settings/security/two-factor/"):
+        sent = statements_of(app, logged_in.client, page)
+        assert len(sent) == 2 and "backup_code_sets" in sent[1], (page, sent)

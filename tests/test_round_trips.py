@@ -102,6 +102,28 @@ def test_a_signed_in_page_that_only_reads_is_one_round_trip(app, logged_in, trac
         assert re.search(r"FROM user_sessions JOIN users ON", trips[0]), trips[0][-400:]
 
 
+@pytest.mark.parametrize(
+    ("page", "shows"),
+    [
+        ("/", "10 of 10"),
+        ("/settings/security/two-factor/", "10 of 10"),
+        ("/settings/security/two-factor/backup-codes/", "<strong>10 of 10</strong> codes left"),
+    ],
+)
+def test_a_page_that_reads_the_code_status_is_one_round_trip(
+    app, logged_in, user_codes, trace, page, shows
+):
+    """The page's read of the code status goes with the session lookup: two statements in one
+    pipeline, one Sync, one round trip."""
+    assert logged_in.client.get(page).status_code == 200
+    trace.start()
+    response = logged_in.client.get(page)
+    trips = trace.stop()
+    assert response.status_code == 200 and shows in response.get_data(as_text=True)
+    assert len(trips) == 1, trips
+    assert trips[0].count("Execute") == 2 and trips[0].count("Sync") == 1, trips
+
+
 def test_the_once_a_minute_write_runs_in_its_own_transaction(
     app, user, person, frozen_clock, trace
 ):

@@ -10,10 +10,12 @@ from blueprints.profile import bp
 from extensions import db
 from models import User
 from security.accounts import ACCOUNT_NAME_PATTERN
-from security.backup_codes import code_status
+from security.backup_codes import CODE_STATUS, code_status
+from security.read_ahead import reads_ahead
 
 
 @bp.route("/")
+@reads_ahead(CODE_STATUS)
 def home():
     if not current_user.is_authenticated:
         return render_template("profile/welcome.html")

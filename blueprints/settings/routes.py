@@ -40,7 +40,7 @@ from blueprints.settings.forms import (
 )
 from extensions import db, limiter
 from security import events
-from security.backup_codes import code_status
+from security.backup_codes import CODE_STATUS, CODE_STATUS_AND_SHEET, code_status
 from security.code_sheets import Sheet
 from security.email_address import change_email, send_verification, verify_email
 from security.outcomes import (
@@ -56,6 +56,7 @@ from security.outcomes import (
     SessionsEnded,
     SheetReady,
 )
+from security.read_ahead import reads_ahead
 from security.sessions import sessions_of
 from security.settings import (
     SHEET_GONE,
@@ -98,12 +99,14 @@ def security():
 
 
 @bp.route("/security/two-factor/")
+@reads_ahead(CODE_STATUS)
 def two_factor():
     status = code_status(db.session, current_user.id)
     return render_template("settings/two_factor.html", status=status)
 
 
 @bp.route("/security/two-factor/backup-codes/")
+@reads_ahead(CODE_STATUS_AND_SHEET)
 def backup_codes():
     status, sheet = codes_page(_reading(), current_user, current_user.current_session.id)
     return render_template("settings/backup_codes.html", status=status, sheet=sheet)
@@ -274,6 +277,7 @@ def download_codes():
 @bp.route("/security/two-factor/backup-codes/check/", methods=["GET", "POST"])
 @limiter.limit("10/minute", methods=["POST"])
 @no_referrer
+@reads_ahead(CODE_STATUS)
 def check_code():
     """Check a saved code: is a code from the sheet valid and unused? It is not spent."""
     status = code_status(db.session, current_user.id)
