@@ -17,7 +17,7 @@ simply runs its own statement.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -88,7 +88,7 @@ def keep(db_session: Session, account_id: int, found: dict[ReadAhead, list]) -> 
     db_session.info[_KEPT] = {ahead: (account_id, rows) for ahead, rows in found.items()}
 
 
-def take(db_session: Session, ahead: ReadAhead, account_id: int) -> list | None:
+def take(db_session: Session, ahead: ReadAhead, account_id: int) -> Sequence | None:
     """The rows read ahead for `account_id`, once; None when there are none to use."""
     kept = db_session.info.get(_KEPT)
     if not kept:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import bindparam, delete, inspect, select, update
 from sqlalchemy.exc import DBAPIError
@@ -189,7 +190,7 @@ def _row_and_account(
     return row, {read: done.rows(rows) for read, done, rows in pairs}
 
 
-def _send(connection, statements: list[tuple[str, object]], options: dict) -> list[list]:
+def _send(connection, statements: list[tuple[str, Any]], options: dict) -> list[list]:
     """Each (sql, parameters) on `connection`'s driver connection, as the engine would: its
     cursor events, and a driver error raised as SQLAlchemy's (the connection invalidated when
     the error says the connection is gone; the parameters left out of its message, as the
