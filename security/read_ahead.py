@@ -67,6 +67,12 @@ class Compiled:
         ]
 
 
+def result_processor(column, dialect) -> Callable | None:
+    """How `dialect` turns a value of `column` from the driver into the Python value the ORM
+    gives (None: as it comes)."""
+    return column.type.dialect_impl(dialect).result_processor(dialect, None)
+
+
 @lru_cache(maxsize=32)
 def compiled(ahead: ReadAhead, dialect) -> Compiled:
     sessions_account = (
@@ -75,9 +81,7 @@ def compiled(ahead: ReadAhead, dialect) -> Compiled:
     statement = ahead.statement(sessions_account)
     done = statement.compile(dialect=dialect)
     columns = list(statement.selected_columns)
-    processors = tuple(
-        column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-    )
+    processors = tuple(result_processor(column, dialect) for column in columns)
     names = tuple(done.positiontup) if done.positional and done.positiontup else None
     row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
     return Compiled(done.string, names, processors, row)

@@ -18,7 +18,7 @@ from sqlalchemy.orm.instrumentation import manager_of_class
 
 from clock import now
 from models import PendingLogin, User, UserSession
-from security.read_ahead import ReadAhead, compiled, keep
+from security.read_ahead import ReadAhead, compiled, keep, result_processor
 from security.rows import rows_changed
 
 # Writing last_seen_at on every request would cost a write per page; a minute is precise enough.
@@ -139,8 +139,7 @@ def _columns(model, dialect) -> tuple[list, tuple[tuple[str, Callable | None], .
     for attribute in inspect(model).column_attrs:
         column = attribute.columns[0]
         columns.append(column)
-        processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
-        keyed.append((attribute.key, processor))
+        keyed.append((attribute.key, result_processor(column, dialect)))
     return columns, tuple(keyed)
 
 
