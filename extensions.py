@@ -7,6 +7,7 @@ import re
 import select
 from functools import lru_cache
 
+from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -33,8 +34,20 @@ class Base(DeclarativeBase):
     )
 
 
+class Login(LoginManager):
+    """Flask-Login's manager. With its session protection off (app.py says why), it still
+    hashed the browser's address and user agent (SHA-512) on every request before reading that
+    the protection was off; now it reads the setting first."""
+
+    def _session_protection_failed(self) -> bool:
+        mode = current_app.config.get("SESSION_PROTECTION", self.session_protection)
+        if mode not in ("basic", "strong"):
+            return False
+        return super()._session_protection_failed()
+
+
 db = SQLAlchemy(model_class=Base)
-login_manager = LoginManager()
+login_manager = Login()
 migrate = Migrate()
 csrf = CSRFProtect()
 mail = Mail()

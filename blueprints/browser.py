@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from functools import lru_cache
 
 from flask import Flask, after_this_request, current_app, g, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_login import login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
@@ -27,18 +28,56 @@ class SessionCookie(SecureCookieSessionInterface):
     """Flask's signed cookie, unchanged (the same SHA-1 HMAC, so cookies stay valid), with its
     serializer made once per key instead of on every request (it holds nothing but the keys and
     settings it is made with), and the hash given as hashlib's own constructor: Flask's wrapper
-    of it sends every HMAC down Python's slow path."""
+    of it sends every HMAC down Python's slow path.
+
+    A browser sends the same cookie on every page until something in it changes, so a cookie
+    whose signature was checked is remembered (`READ_COOKIES` of them per worker, the oldest
+    forgotten first) with what it says and when it was signed: the same bytes again are not
+    verified and decoded again, only their age is checked, as the serializer would. Only exact,
+    already verified bytes match; a new key forgets them all. A cookie holding anything a page
+    could change in place (a list or a dict: flashed messages, the tour's place) is read afresh
+    each time."""
 
     def __init__(self) -> None:
-        self._made: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+        self._made: tuple[tuple, URLSafeTimedSerializer | None, dict] | None = None
         self.digest_method = hashlib.sha1
 
-    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+    def _serializer(self, app: Flask) -> tuple[URLSafeTimedSerializer | None, dict]:
         keys = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
         made = self._made
         if made is None or made[0] != keys:
-            made = self._made = (keys, super().get_signing_serializer(app))
-        return made[1]
+            made = self._made = (keys, super().get_signing_serializer(app), {})
+        return made[1], made[2]
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        return self._serializer(app)[0]
+
+    def open_session(self, app: Flask, request) -> SecureCookieSession | None:
+        serializer, read = self._serializer(app)
+        if serializer is None:
+            return None
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        known = read.get(value)
+        if known is not None and 0 <= time.time() - known[0] <= max_age:
+            return self.session_class(known[1])
+        try:
+            data, signed = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if isinstance(data, dict) and all(type(v) in _UNCHANGING for v in data.values()):
+            if len(read) >= READ_COOKIES:
+                with contextlib.suppress(StopIteration, KeyError, RuntimeError):
+                    del read[next(iter(read))]
+            read[value] = (signed.timestamp(), data)
+        return self.session_class(data)
+
+
+READ_COOKIES = 4096
+# Values no page can change in place: a session holding only these can share one dict.
+_UNCHANGING = frozenset({str, int, float, bool, type(None)})
 
 
 # A form's CSRF token (Flask-WTF's: the session's raw token, signed with a timestamp) is signed

@@ -495,3 +495,107 @@ def test_pages_that_read_ahead_send_no_statement_of_their_own(app, logged_in, us
     for page in ("/", "/settings/security/two-factor/"):
         sent = statements_of(app, logged_in.client, page)
         assert len(sent) == 2 and "backup_code_sets" in sent[1], (page, sent)
+
+
+# --- the cookie read once per browser, Flask-Login's unused digest ------------------------------
+
+
+def cookie_value(app, person) -> str:
+    name = app.config["SESSION_COOKIE_NAME"]
+    cookie = person.client.get_cookie(name)
+    assert cookie is not None
+    return cookie.value
+
+
+def test_a_cookie_read_before_is_not_verified_again(app, logged_in, monkeypatch):
+    """The same cookie bytes on the next page: the session is the same, its signature and JSON
+    are not read again."""
+    for _ in range(2):  # the first page puts a CSRF token in the cookie
+        assert logged_in.client.get("/settings/").status_code == 200
+    serializer = app.session_interface.get_signing_serializer(app)
+    reads = []
+    real_loads = serializer.loads
+    monkeypatch.setattr(serializer, "loads", lambda *a, **k: reads.append(1) or real_loads(*a, **k))
+    page = logged_in.client.get("/settings/")
+    assert page.status_code == 200 and "alice" in page.get_data(as_text=True)
+    assert reads == []
+
+
+def test_a_changed_cookie_is_verified_and_refused(app, logged_in):
+    """After the real cookie was read (and remembered), the same cookie with one character of
+    its signature changed is checked, refused, and changes nothing: the browser is signed out
+    and the session row is still there."""
+    assert logged_in.client.get("/settings/").status_code == 200
+    value = cookie_value(app, logged_in)
+    last = "A" if value[-1] != "A" else "B"
+    with app.app_context():
+        rows_before = db.session.scalars(select(UserSession.id)).all()
+    logged_in.client.set_cookie(app.config["SESSION_COOKIE_NAME"], value[:-1] + last)
+    page = logged_in.client.get("/settings/")
+    assert page.status_code == 302 and "/accounts/login/" in page.headers["Location"]
+    with app.app_context():
+        assert db.session.scalars(select(UserSession.id)).all() == rows_before
+
+
+def test_a_remembered_cookie_still_expires(app, logged_in, monkeypatch):
+    """Remembered or not, a cookie older than PERMANENT_SESSION_LIFETIME is not read."""
+    import time
+    from datetime import timedelta
+
+    assert logged_in.client.get("/settings/").status_code == 200
+    app.permanent_session_lifetime = timedelta(minutes=5)
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 301)
+    page = logged_in.client.get("/settings/")
+    assert page.status_code == 302 and "/accounts/login/" in page.headers["Location"]
+
+
+def test_a_cookie_holding_a_list_is_read_afresh_each_time(app):
+    """Flashed messages are a list a page changes in place: such a cookie is never shared
+    between requests (each gets its own list), and it is not remembered."""
+    interface = app.session_interface
+    with app.test_request_context("/"):
+        cookie = app.session_interface.session_class({"_flashes": [["info", "Hello"]]})
+        serializer = interface.get_signing_serializer(app)
+        value = serializer.dumps(dict(cookie))
+    header = {"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={value}"}
+    with app.test_request_context("/", headers=header) as context:
+        first = interface.open_session(app, context.request)
+    first["_flashes"].append(["info", "changed in place"])
+    with app.test_request_context("/", headers=header) as context:
+        second = interface.open_session(app, context.request)
+    assert second["_flashes"] == [["info", "Hello"]]
+    assert value not in interface._serializer(app)[1]
+
+
+def test_the_cookies_remembered_are_bounded(app, monkeypatch):
+    import blueprints.browser as browser
+
+    monkeypatch.setattr(browser, "READ_COOKIES", 3)
+    interface = app.session_interface
+    serializer, read = interface._serializer(app)
+    read.clear()
+    for number in range(6):
+        value = serializer.dumps({"_user_id": f"token {number}"})
+        header = {"Cookie": f"{app.config['SESSION_COOKIE_NAME']}={value}"}
+        with app.test_request_context("/", headers=header) as context:
+            assert interface.open_session(app, context.request)["_user_id"] == f"token {number}"
+    assert len(read) == 3
+
+
+def test_no_address_and_browser_digest_while_session_protection_is_off(app, logged_in, monkeypatch):
+    """Flask-Login hashed the address and user agent on every request even with its protection
+    off; now only when it is on."""
+    from extensions import login_manager
+
+    made = []
+    real = login_manager._session_identifier_generator
+    monkeypatch.setattr(
+        login_manager, "_session_identifier_generator", lambda: made.append(1) or real()
+    )
+    page = logged_in.client.get("/settings/")
+    assert page.status_code == 200 and "alice" in page.get_data(as_text=True)
+    assert made == []
+    app.config["SESSION_PROTECTION"] = "basic"
+    assert logged_in.client.get("/settings/").status_code == 200
+    assert made != []
