@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, inspect, select, update
+from sqlalchemy import bindparam, delete, func, inspect, literal_column, select, true, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached, scoped_session
 from sqlalchemy.orm.instrumentation import manager_of_class
@@ -132,6 +132,8 @@ class _Lookup:
     options: dict
     session_columns: tuple[tuple[str, Callable | None], ...]
     user_columns: tuple[tuple[str, Callable | None], ...]
+    # The one read ahead folded into the statement (`_folded_for`), if any.
+    ahead: ReadAhead | None = None
 
 
 def _columns(model, dialect) -> tuple[list, tuple[tuple[str, Callable | None], ...]]:
@@ -152,9 +154,51 @@ def _lookup_for(dialect) -> _Lookup:
         .select_from(UserSession.__table__.join(User.__table__))
         .where(UserSession.__table__.c.id == bindparam("digest"))
     )
-    compiled = statement.compile(dialect=dialect)
+    done = statement.compile(dialect=dialect)
     options = {"binary": True} if dialect.driver == "psycopg" else {}
-    return _Lookup(compiled.string, bool(compiled.positional), options, session_keys, user_keys)
+    return _Lookup(done.string, bool(done.positional), options, session_keys, user_keys)
+
+
+# The lookup's account under a name of its own, apart from any table a read ahead selects from.
+_ACCOUNT = User.__table__.alias("session_account")
+
+
+@lru_cache(maxsize=16)
+def _folded_for(dialect, ahead: tuple[ReadAhead, ...]) -> _Lookup | None:
+    """On PostgreSQL, the lookup with a page's one read ahead in the same statement: the read
+    as a LATERAL subquery of the session's account, joined to the row (LEFT, so a read that
+    finds nothing still gives the session), numbered in the read's own order. One statement
+    costs the driver and the server less than two in a pipeline (bench/RESULTS.md, section 3).
+    None where it does not apply (another database, several reads, a read with parameters of
+    its own): the reads then go beside the lookup."""
+    if dialect.name != "postgresql" or len(ahead) != 1:
+        return None
+    plain = _lookup_for(dialect)
+    session_columns, _ = _columns(UserSession, dialect)
+    user_columns, _ = _columns(User, dialect)
+    sessions = UserSession.__table__
+    own = ahead[0].statement(literal_column(f"{_ACCOUNT.name}.id"))
+    place = func.row_number().over(order_by=list(own._order_by_clauses)).label("place")
+    beside = own.order_by(None).add_columns(place).lateral("read_ahead")
+    statement = (
+        select(*session_columns, *(_ACCOUNT.c[column.name] for column in user_columns), *beside.c)
+        .select_from(
+            sessions.join(_ACCOUNT, _ACCOUNT.c.id == sessions.c.user_id).outerjoin(beside, true())
+        )
+        .where(sessions.c.id == bindparam("digest"))
+        .order_by(beside.c.place)
+    )
+    done = statement.compile(dialect=dialect)
+    if set(done.params) != {"digest"}:
+        return None
+    return _Lookup(
+        done.string,
+        bool(done.positional),
+        plain.options,
+        plain.session_columns,
+        plain.user_columns,
+        ahead[0],
+    )
 
 
 def _row_and_account(
@@ -168,8 +212,9 @@ def _row_and_account(
         return session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar(), {}
     connection = session.connection()
     dialect = connection.dialect
-    lookup = _lookup_for(dialect)
-    reads = [compiled(read, dialect) for read in ahead]
+    lookup = (_folded_for(dialect, ahead) if ahead else None) or _lookup_for(dialect)
+    beside = () if lookup.ahead is not None else ahead
+    reads = [compiled(read, dialect) for read in beside]
     sent = _send(
         connection,
         [
@@ -178,15 +223,27 @@ def _row_and_account(
         ],
         lookup.options,
     )
-    found = sent[0][0] if sent[0] else None
-    if found is None:
+    if not sent[0]:
         return None, {}
-    count = len(lookup.session_columns)
-    user = _persistent(User, lookup.user_columns, found[count:])
+    found = sent[0][0]
+    count, users = len(lookup.session_columns), len(lookup.user_columns)
+    user = _persistent(User, lookup.user_columns, found[count : count + users])
     row = _persistent(UserSession, lookup.session_columns, found[:count], user=user)
     session.add(row)  # and its account, through the relationship's cascade
-    pairs = zip(ahead, reads, sent[1:], strict=True)
-    return row, {read: done.rows(rows) for read, done, rows in pairs}
+    pairs = zip(beside, reads, sent[1:], strict=True)
+    kept = {read: done.rows(rows) for read, done, rows in pairs}
+    if lookup.ahead is not None:
+        kept[lookup.ahead] = _rows_folded_in(lookup, lookup.ahead, sent[0], dialect)
+    return row, kept
+
+
+def _rows_folded_in(lookup: _Lookup, ahead: ReadAhead, found: list, dialect) -> list:
+    """The rows the read ahead folded into the lookup gave: its columns after the account's,
+    in each row whose last column (the row's place in the read's order) is not NULL."""
+    done = compiled(ahead, dialect)
+    start = len(lookup.session_columns) + len(lookup.user_columns)
+    end = start + len(done.processors)
+    return done.rows([row[start:end] for row in found if row[-1] is not None])
 
 
 def _send(connection, statements: list[tuple[str, Any]], options: dict) -> list[list]:
