@@ -3,8 +3,9 @@
 A signed-in request looks its session row up first (`security/sessions.py:load_session`). A page
 that reads the account's own rows straight after (the code status of Home, Two-Factor and Backup
 Codes) declares that read on its view (`reads_ahead`); the lookup then sends it beside its own
-statement, the account named in SQL by the session's row (the cookie's digest), and on
-PostgreSQL both go in one pipeline: one Sync, one round trip. The page's own read takes the rows
+statement, the account named in SQL by the session's row (the cookie's digest): on PostgreSQL
+one read goes into the lookup's own statement (`security/sessions.py:_folded_for`), and any
+other beside it in one pipeline (one Sync): one round trip. The page's own read takes the rows
 (`take`) instead of asking again.
 
 What keeps the rows true: only a GET or HEAD reads ahead (a page that changes nothing before it
