@@ -177,7 +177,13 @@ def _folded_for(dialect, ahead: tuple[ReadAhead, ...]) -> _Lookup | None:
     session_columns, _ = _columns(UserSession, dialect)
     user_columns, _ = _columns(User, dialect)
     sessions = UserSession.__table__
+    # The account by its name in SQL: a column object would be correlated by SQLAlchemy only
+    # to the nearest query, and a subquery of the read (the sheet's EXISTS) would select from
+    # every account (tests/test_request_cost.py checks with another account's sheet).
     own = ahead[0].statement(literal_column(f"{_ACCOUNT.name}.id"))
+    # A LATERAL subquery's ORDER BY does not order the rows of the query around it: the read's
+    # own ORDER BY (SQLAlchemy's `_order_by_clauses`; the tests compare the order with the
+    # page's own read) numbers its rows, and the lookup is sorted by that number.
     place = func.row_number().over(order_by=list(own._order_by_clauses)).label("place")
     beside = own.order_by(None).add_columns(place).lateral("read_ahead")
     statement = (
