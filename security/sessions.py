@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, inspect, literal_column, select, true, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached, scoped_session
 from sqlalchemy.orm.instrumentation import manager_of_class
@@ -116,9 +117,13 @@ def _session_row(
 #
 # Every signed-in request runs it, and through the ORM (statement, result, loading) it cost
 # three times the round trip it makes (bench/RESULTS.md section 3). So it is compiled once per
-# database, sent on the session's own connection (same pool, same transaction rules) by the
-# driver, and its row becomes the two objects the ORM would have loaded: persistent in the
-# request's session, nothing marked changed, each column through its type's result processor.
+# database, sent by the driver, and its row becomes the two objects the ORM would have loaded:
+# persistent in the request's session, nothing marked changed, each column through its type's
+# result processor. It goes on a connection of its own from the engine's pool, given back as
+# soon as the row is read, when the request's session has begun nothing (always, in a request):
+# the ORM's transaction bookkeeping around a connection cost more than the checkout, and a page
+# that reads nothing more (Profile, and the pages that read ahead) never needs it. In a session
+# that has begun, it goes on that session's connection, inside its transaction.
 # What the ORM's execution gives everyone else it still gives: the engine's cursor events fire
 # (statement counts, fault injection), a driver error becomes SQLAlchemy's, and a connection
 # found dead is invalidated, so the retry above and the pool's recovery work the same.
@@ -216,19 +221,12 @@ def _row_and_account(
         # Something was loaded before the lookup (not the case in a request): the ORM's way,
         # which merges with what the session holds; the page then reads for itself.
         return session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar(), {}
-    connection = session.connection()
-    dialect = connection.dialect
-    lookup = (_folded_for(dialect, ahead) if ahead else None) or _lookup_for(dialect)
-    beside = () if lookup.ahead is not None else ahead
-    reads = [compiled(read, dialect) for read in beside]
-    sent = _send(
-        connection,
-        [
-            (lookup.sql, (digest,) if lookup.positional else {"digest": digest}),
-            *((read.sql, read.parameters(digest)) for read in reads),
-        ],
-        lookup.options,
-    )
+    bind = session.get_bind()
+    if session.in_transaction() or not isinstance(bind, Engine):
+        sent, lookup, beside, reads, dialect = _sent_on(session.connection(), digest, ahead)
+    else:  # the request's first statement
+        with bind.connect() as connection:
+            sent, lookup, beside, reads, dialect = _sent_on(connection, digest, ahead)
     if not sent[0]:
         return None, {}
     found = sent[0][0]
@@ -241,6 +239,24 @@ def _row_and_account(
     if lookup.ahead is not None:
         kept[lookup.ahead] = _rows_folded_in(lookup, lookup.ahead, sent[0], dialect)
     return row, kept
+
+
+def _sent_on(connection, digest: str, ahead: tuple[ReadAhead, ...]):
+    """The lookup (with the read ahead folded in where it can be) and the other reads, sent on
+    `connection`: what each returned, and how to read it."""
+    dialect = connection.dialect
+    lookup = (_folded_for(dialect, ahead) if ahead else None) or _lookup_for(dialect)
+    beside = () if lookup.ahead is not None else ahead
+    reads = [compiled(read, dialect) for read in beside]
+    sent = _send(
+        connection,
+        [
+            (lookup.sql, (digest,) if lookup.positional else {"digest": digest}),
+            *((read.sql, read.parameters(digest)) for read in reads),
+        ],
+        lookup.options,
+    )
+    return sent, lookup, beside, reads, dialect
 
 
 def _rows_folded_in(lookup: _Lookup, ahead: ReadAhead, found: list, dialect) -> list:

@@ -640,3 +640,55 @@ def test_no_address_and_browser_digest_while_session_protection_is_off(app, logg
     app.config["SESSION_PROTECTION"] = "basic"
     assert logged_in.client.get("/settings/").status_code == 200
     assert made != []
+
+
+# --- the lookup's own connection -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["/alice/", "/", PAGE])
+def test_a_page_that_reads_nothing_more_holds_no_connection_while_it_renders(
+    app, logged_in, user_codes, page
+):
+    """The lookup's connection goes back to the pool as soon as the row is read: a page whose
+    reads all went with it (Profile, and the pages that read ahead) renders holding none."""
+    from flask import before_render_template
+
+    held: list[int] = []
+
+    def count(sender, template, context, **extra):
+        held.append(db.engine.pool.checkedout())
+
+    with before_render_template.connected_to(count, app):
+        response = logged_in.client.get(page)
+    assert response.status_code == 200, page
+    assert held and held[0] == 0, (page, held)
+
+
+def test_a_lookup_in_a_session_that_has_begun_is_made_in_its_transaction(app, user):
+    """Outside a request, a session that has begun (here: a row written, not committed) has
+    its lookup sent on its own connection, so it sees what the transaction wrote."""
+    from sqlalchemy import insert
+
+    from clock import now
+
+    token = "a token written in this transaction and not committed"
+    with app.app_context():
+        current = now()
+        db.session.execute(
+            insert(UserSession).values(
+                id=token_digest(token),
+                public_id="0123456789abcdef",
+                user_id=user,
+                created_at=current,
+                last_seen_at=current,
+                ip="",
+                user_agent="",
+                must_change_password=False,
+            )
+        )
+        assert db.session().in_transaction() and not db.session.identity_map
+        row = load_session(db.session, token, app_context_of(app).timeouts)
+        assert row is not None and row.user_id == user
+        db.session.rollback()
+    with app.app_context():
+        assert load_session(db.session, token, app_context_of(app).timeouts) is None
