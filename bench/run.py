@@ -688,10 +688,11 @@ def gaps(times, ratios, signed_out, signed_in, profile_page) -> str:
             f"session code) is {floor:.2f}× the bare route"
             + (", already over the 2× target. " if floor > 2 else ". ")
             + "Of what the session adds to the bare route, "
-            f"the profile puts {database:.0%} in SQLAlchemy and the driver (the one SELECT of the "
-            "row and its account, sent by the driver: the ORM session's connection, its "
-            "transaction bookkeeping and its return to the pool, the round trip itself, the two "
-            f"objects made persistent) and {cookie:.0%} in the cookie and Flask-Login."
+            f"the profile puts {database:.0%} in SQLAlchemy and the driver (the one statement "
+            "reading the row and its account, sent by the driver on a pooled connection given "
+            "back at once, the round trip itself, the two objects made persistent in the "
+            "request's ORM session and that session's end) and "
+            f"{cookie:.0%} in the cookie and Flask-Login."
         )
     page_ratio = ratios["Profile ÷ bare signed out"].median
     if page_ratio < 0.5:
