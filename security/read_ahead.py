@@ -21,6 +21,7 @@ from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
@@ -50,11 +51,14 @@ class Compiled:
     parameter_names: tuple[str, ...] | None  # in order, for a driver with positional ones
     processors: tuple[Callable | None, ...]
     row: type
+    # The statement's own values (a LIMIT, say), as the driver takes them.
+    fixed: tuple[tuple[str, Any], ...] = ()
 
     def parameters(self, digest: str):
+        values = {**dict(self.fixed), "digest": digest}
         if self.parameter_names is None:
-            return {"digest": digest}
-        return tuple(digest for _ in self.parameter_names)
+            return values
+        return tuple(values[name] for name in self.parameter_names)
 
     def rows(self, found) -> list:
         return [
@@ -85,7 +89,17 @@ def compiled(ahead: ReadAhead, dialect) -> Compiled:
     processors = tuple(result_processor(column, dialect) for column in columns)
     names = tuple(done.positiontup) if done.positional and done.positiontup else None
     row = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
-    return Compiled(done.string, names, processors, row)
+    fixed = tuple(
+        (name, bound_value(bind, dialect)) for name, bind in done.binds.items() if name != "digest"
+    )
+    return Compiled(done.string, names, processors, row, fixed)
+
+
+def bound_value(bind, dialect):
+    """A bound parameter's own value as `dialect`'s driver takes it (its type's processor)."""
+    processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+    value = bind.effective_value
+    return processor(value) if processor is not None and value is not None else value
 
 
 def keep(db_session: Session, account_id: int, found: dict[ReadAhead, list]) -> None:

@@ -175,7 +175,7 @@ def _folded_for(dialect, ahead: tuple[ReadAhead, ...]) -> _Lookup | None:
     finds nothing still gives the session), numbered in the read's own order. One statement
     costs the driver and the server less than two in a pipeline (bench/RESULTS.md, section 3).
     None where it does not apply (another database, several reads, a read with parameters of
-    its own): the reads then go beside the lookup."""
+    its own or DISTINCT): the reads then go beside the lookup."""
     if dialect.name != "postgresql" or len(ahead) != 1:
         return None
     plain = _lookup_for(dialect)
@@ -186,11 +186,14 @@ def _folded_for(dialect, ahead: tuple[ReadAhead, ...]) -> _Lookup | None:
     # to the nearest query, and a subquery of the read (the sheet's EXISTS) would select from
     # every account (tests/test_request_cost.py checks with another account's sheet).
     own = ahead[0].statement(literal_column(f"{_ACCOUNT.name}.id"))
-    # A LATERAL subquery's ORDER BY does not order the rows of the query around it: the read's
-    # own ORDER BY (SQLAlchemy's `_order_by_clauses`; the tests compare the order with the
-    # page's own read) numbers its rows, and the lookup is sorted by that number.
+    if own.compile(dialect=dialect).string.lstrip().upper().startswith("SELECT DISTINCT"):
+        return None  # a number on each row would make every row distinct
+    # A LATERAL subquery's ORDER BY (kept: it chooses the rows of a LIMIT) does not order the
+    # rows of the query around it: the read's own ORDER BY (SQLAlchemy's `_order_by_clauses`;
+    # the tests compare the order with the page's own read) numbers its rows, and the lookup is
+    # sorted by that number.
     place = func.row_number().over(order_by=list(own._order_by_clauses)).label("place")
-    beside = own.order_by(None).add_columns(place).lateral("read_ahead")
+    beside = own.add_columns(place).lateral("read_ahead")
     statement = (
         select(*session_columns, *(_ACCOUNT.c[column.name] for column in user_columns), *beside.c)
         .select_from(

@@ -692,3 +692,43 @@ def test_a_lookup_in_a_session_that_has_begun_is_made_in_its_transaction(app, us
         db.session.rollback()
     with app.app_context():
         assert load_session(db.session, token, app_context_of(app).timeouts) is None
+
+
+@pytest.mark.parametrize("shape", ["limited", "distinct", "unordered"])
+def test_any_read_ahead_gives_the_rows_of_its_own_read(app, logged_in, user, user_codes, shape):
+    """Whatever the read (a LIMIT that picks some rows in its order, DISTINCT, no order at
+    all), what the lookup reads ahead is what the read gives on its own; on PostgreSQL a
+    DISTINCT read goes beside the lookup instead of into it."""
+    from sqlalchemy import bindparam
+
+    from models import BackupCode
+    from security.read_ahead import ReadAhead, take
+
+    _use_codes(app, user, (2, 5, 9))
+
+    def limited(account):
+        chosen = select(BackupCode.number, BackupCode.used_at).where(BackupCode.user_id == account)
+        return chosen.order_by(BackupCode.number.desc()).limit(4)
+
+    def distinct(account):
+        used = select(BackupCode.used_at.is_not(None).label("used"))
+        return used.where(BackupCode.user_id == account).distinct()
+
+    def unordered(account):
+        return select(BackupCode.number).where(BackupCode.user_id == account)
+
+    read = ReadAhead(
+        shape, {"limited": limited, "distinct": distinct, "unordered": unordered}[shape]
+    )
+    token = session_token(logged_in)
+    with app.app_context():
+        timeouts = app_context_of(app).timeouts
+        assert load_session(db.session, token, timeouts, (read,)) is not None
+        ahead = take(db.session, read, user)
+        own = db.session.execute(read.statement(bindparam("user_id")), {"user_id": user}).all()
+    assert ahead is not None and len(own) > 1
+    if shape == "limited":
+        assert [tuple(row) for row in ahead] == [tuple(row) for row in own]
+        assert [row.number for row in own] == [10, 9, 8, 7]
+    else:
+        assert sorted(tuple(row) for row in ahead) == sorted(tuple(row) for row in own)
