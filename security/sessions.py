@@ -173,7 +173,7 @@ def _folded_for(dialect, ahead: tuple[ReadAhead, ...]) -> _Lookup | None:
     """On PostgreSQL, the lookup with a page's one read ahead in the same statement: the read
     as a LATERAL subquery of the session's account, joined to the row (LEFT, so a read that
     finds nothing still gives the session), numbered in the read's own order. One statement
-    costs the driver and the server less than two in a pipeline (bench/RESULTS.md, section 3).
+    costs the driver and the server less than two in a pipeline (docs/decisions.md).
     None where it does not apply (another database, several reads, a read with parameters of
     its own or DISTINCT): the reads then go beside the lookup."""
     if dialect.name != "postgresql" or len(ahead) != 1:
