@@ -40,8 +40,7 @@ def floor(size: int) -> Response:
     connection = db.engine.raw_connection()
     try:
         cursor = connection.cursor()
-        parameters = (digest,) if lookup.positional else {"digest": digest}
-        cursor.execute(lookup.sql, parameters, **lookup.options)
+        cursor.execute(lookup.sql, lookup.parameters(digest), **lookup.options)
         found = cursor.fetchall()
         cursor.close()
     finally:

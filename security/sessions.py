@@ -140,6 +140,9 @@ class _Lookup:
     # The one read ahead folded into the statement (`_folded_for`), if any.
     ahead: ReadAhead | None = None
 
+    def parameters(self, digest: str):
+        return (digest,) if self.positional else {"digest": digest}
+
 
 def _columns(model, dialect) -> tuple[list, tuple[tuple[str, Callable | None], ...]]:
     columns, keyed = [], []
@@ -226,27 +229,24 @@ def _row_and_account(
         return session.execute(_ROW_AND_ACCOUNT, {"digest": digest}).scalar(), {}
     bind = session.get_bind()
     if session.in_transaction() or not isinstance(bind, Engine):
-        sent, lookup, beside, reads, dialect = _sent_on(session.connection(), digest, ahead)
+        lookup, found, kept = _sent_on(session.connection(), digest, ahead)
     else:  # the request's first statement
         with bind.connect() as connection:
-            sent, lookup, beside, reads, dialect = _sent_on(connection, digest, ahead)
-    if not sent[0]:
+            lookup, found, kept = _sent_on(connection, digest, ahead)
+    if found is None:
         return None, {}
-    found = sent[0][0]
     count, users = len(lookup.session_columns), len(lookup.user_columns)
     user = _persistent(User, lookup.user_columns, found[count : count + users])
     row = _persistent(UserSession, lookup.session_columns, found[:count], user=user)
     session.add(row)  # and its account, through the relationship's cascade
-    pairs = zip(beside, reads, sent[1:], strict=True)
-    kept = {read: done.rows(rows) for read, done, rows in pairs}
-    if lookup.ahead is not None:
-        kept[lookup.ahead] = _rows_folded_in(lookup, lookup.ahead, sent[0], dialect)
     return row, kept
 
 
-def _sent_on(connection, digest: str, ahead: tuple[ReadAhead, ...]):
+def _sent_on(
+    connection, digest: str, ahead: tuple[ReadAhead, ...]
+) -> tuple[_Lookup, Any, dict[ReadAhead, list]]:
     """The lookup (with the read ahead folded in where it can be) and the other reads, sent on
-    `connection`: what each returned, and how to read it."""
+    `connection`: the lookup as sent, its row (None: no such session) and each read's rows."""
     dialect = connection.dialect
     lookup = (_folded_for(dialect, ahead) if ahead else None) or _lookup_for(dialect)
     beside = () if lookup.ahead is not None else ahead
@@ -254,12 +254,18 @@ def _sent_on(connection, digest: str, ahead: tuple[ReadAhead, ...]):
     sent = _send(
         connection,
         [
-            (lookup.sql, (digest,) if lookup.positional else {"digest": digest}),
+            (lookup.sql, lookup.parameters(digest)),
             *((read.sql, read.parameters(digest)) for read in reads),
         ],
         lookup.options,
     )
-    return sent, lookup, beside, reads, dialect
+    if not sent[0]:
+        return lookup, None, {}
+    pairs = zip(beside, reads, sent[1:], strict=True)
+    kept = {read: done.rows(rows) for read, done, rows in pairs}
+    if lookup.ahead is not None:
+        kept[lookup.ahead] = _rows_folded_in(lookup, lookup.ahead, sent[0], dialect)
+    return lookup, sent[0][0], kept
 
 
 def _rows_folded_in(lookup: _Lookup, ahead: ReadAhead, found: list, dialect) -> list:
