@@ -366,9 +366,10 @@ def register_request_hooks(app: Flask) -> None:
     def require_new_password_after_recovery():
         # A path with no page (404, 405, a redirect) needs no account: the error page must not
         # wait on the database to load one.
-        if request.routing_exception is not None or not current_user.is_authenticated:
+        user = current_user._get_current_object()
+        if request.routing_exception is not None or not user.is_authenticated:
             return None
-        row = current_user.current_session
+        row = user.current_session
         if row.must_change_password and request.endpoint not in ALLOWED_DURING_PASSWORD_CHANGE:
             flash("Create a new password before you go on.", "info")
             return redirect(url_for("auth.new_password"))
@@ -570,10 +571,11 @@ def register_template_helpers(app: Flask) -> None:
         page does not meet a failed transaction."""
         if g.get("error_page"):
             return {}
+        user = current_user._get_current_object()
         try:
-            if not current_user.is_authenticated or not current_user.code_notice_event_id:
+            if not user.is_authenticated or not user.code_notice_event_id:
                 return {}
-            event = notice_for(db.session, current_user, current_user.current_session)
+            event = notice_for(db.session, user, user.current_session)
         except SQLAlchemyError as error:
             with contextlib.suppress(SQLAlchemyError):
                 db.session.rollback()
@@ -611,6 +613,22 @@ def register_template_helpers(app: Flask) -> None:
         """`url_for("static", filename=...)`, built once per file (and mount point): the five on
         every page cost more than the rest of the layout's links."""
         return _static_url(request.script_root, filename)
+
+    @app.template_global("avatar")
+    def avatar(user, size: str = "large") -> Markup:
+        """The account's picture: its image, or its initial, which the stylesheet draws from
+        `data-initial` on one of six colours (so a link holding it is named by its words alone,
+        as its visible text). A function rather than a macro of templates/macros/: it is on every
+        signed-in page, and a macro call costs several times this."""
+        if user.avatar:
+            return Markup(
+                '<img class="avatar avatar-{0}" src="{1}" alt="" aria-hidden="true">'
+            ).format(size, static_url("img/avatars/" + user.avatar))
+        initial = (user.display_name or user.username)[:1].upper()
+        return Markup(
+            '<span class="avatar avatar-{0} avatar-hue-{1}" aria-hidden="true"'
+            ' data-initial="{2}"></span>'
+        ).format(size, user.id % 6, initial)
 
     @lru_cache(maxsize=256)
     def _fixed_url(script_root: str, endpoint: str) -> str:

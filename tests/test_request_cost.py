@@ -287,7 +287,6 @@ def test_every_macro_is_a_template_global_and_none_is_imported(app):
     from jinja2.runtime import Macro
 
     for name in (
-        "avatar",
         "field",
         "form_errors",
         "confirm_fields",
@@ -298,11 +297,36 @@ def test_every_macro_is_a_template_global_and_none_is_imported(app):
     ):
         assert isinstance(app.jinja_env.globals.get(name), Macro), name
     assert app.jinja_env.globals["target"] is target  # the tour's element: a function
+    assert not isinstance(app.jinja_env.globals["avatar"], Macro)  # the picture: a function
     templates = Path(app.root_path) / "templates"
     for page in templates.rglob("*.html"):
         if page.parent.name == "macros":
             continue
         assert '{% from "macros/' not in page.read_text(), page
+
+
+def test_the_avatar_is_the_picture_or_the_escaped_initial(app):
+    """`avatar` (a function, once a macro): the account's image, or its initial on one of six
+    colours, the initial escaped like any other text of the page."""
+    from types import SimpleNamespace
+
+    from markupsafe import Markup
+
+    avatar = app.jinja_env.globals["avatar"]
+    pictured = SimpleNamespace(id=3, avatar="demo.svg", display_name="Dana", username="dana")
+    named = SimpleNamespace(id=8, avatar=None, display_name="<b>ob", username="bob")
+    unnamed = SimpleNamespace(id=13, avatar=None, display_name="", username="zed")
+    with app.test_request_context("/"):
+        shown = [avatar(pictured, "small"), avatar(named), avatar(unnamed, "large")]
+    assert all(isinstance(html, Markup) for html in shown)
+    assert shown == [
+        '<img class="avatar avatar-small" src="/static/img/avatars/demo.svg" alt=""'
+        ' aria-hidden="true">',
+        '<span class="avatar avatar-large avatar-hue-2" aria-hidden="true"'
+        ' data-initial="&lt;"></span>',
+        '<span class="avatar avatar-large avatar-hue-1" aria-hidden="true"'
+        ' data-initial="Z"></span>',
+    ]
 
 
 def test_a_macro_name_taken_twice_stops_the_app(app):

@@ -118,9 +118,12 @@ def start():
 def end_a_sandbox_past_its_deadline():
     """A request from a sandbox past its deadline deletes it and says so (app.py runs this
     before every page, after the checks that need no account)."""
-    if request.endpoint in (None, "static", "demo.start") or not current_user.is_authenticated:
+    if request.endpoint in (None, "static", "demo.start"):
         return None
-    if not current_user.is_sandbox or not end_sandbox_if_over(request_context(), current_user):
+    user = current_user._get_current_object()
+    if not user.is_authenticated or not user.is_sandbox:
+        return None
+    if not end_sandbox_if_over(request_context(), user):
         return None
     leave()
     flash(EXPIRED, "info")
@@ -133,9 +136,10 @@ def current_sandbox_login() -> SandboxLogin | None:
     if "sandbox_login" in g:
         return g.sandbox_login
     found = None
-    if current_user.is_authenticated:
-        if current_user.is_sandbox:
-            found = sandbox_login(db.session, current_user)
+    user = current_user._get_current_object()
+    if user.is_authenticated:
+        if user.is_sandbox:
+            found = sandbox_login(db.session, user)
     else:
         sandbox = sandbox_of_browser(db.session, browser_sandbox())
         if sandbox is not None and not sandbox_is_over(sandbox):

@@ -43,10 +43,12 @@ def robots_txt():
 def profile(username: str):
     if not ACCOUNT_NAME_PATTERN.fullmatch(username):
         abort(404)
-    if username == current_user.username:
-        user = current_user
+    # The account itself, not Flask-Login's proxy of it: the page reads it a dozen times.
+    me = current_user._get_current_object()
+    if username == me.username:
+        user = me
     else:
         user = db.session.scalar(select(User).where(User.username == username.lower()))
         if user is None:
             abort(404)
-    return render_template("profile/profile.html", user=user, own=user.id == current_user.id)
+    return render_template("profile/profile.html", user=user, own=user.id == me.id)
