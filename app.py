@@ -366,8 +366,10 @@ def register_request_hooks(app: Flask) -> None:
     def require_new_password_after_recovery():
         # A path with no page (404, 405, a redirect) needs no account: the error page must not
         # wait on the database to load one.
+        if request.routing_exception is not None:
+            return None
         user = current_user._get_current_object()
-        if request.routing_exception is not None or not user.is_authenticated:
+        if not user.is_authenticated:
             return None
         row = user.current_session
         if row.must_change_password and request.endpoint not in ALLOWED_DURING_PASSWORD_CHANGE:
@@ -571,8 +573,8 @@ def register_template_helpers(app: Flask) -> None:
         page does not meet a failed transaction."""
         if g.get("error_page"):
             return {}
-        user = current_user._get_current_object()
         try:
+            user = current_user._get_current_object()
             if not user.is_authenticated or not user.code_notice_event_id:
                 return {}
             event = notice_for(db.session, user, user.current_session)

@@ -26,9 +26,10 @@ from tools.live import csrf_from
 PAGE = "/settings/security/two-factor/backup-codes/"
 
 
-def statements_of(app, client, path: str) -> list[str]:
-    """The SQL statements one GET of `path` sends (after a first GET that warms caches)."""
-    assert client.get(path).status_code == 200
+def statements_of(app, client, path: str, status: int = 200) -> list[str]:
+    """The SQL statements one GET of `path` sends (after a first GET that warms caches), which
+    answers `status`."""
+    assert client.get(path).status_code == status
     with app.app_context():
         engine = db.engine
     sent: list[str] = []
@@ -41,7 +42,7 @@ def statements_of(app, client, path: str) -> list[str]:
         response = client.get(path)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert response.status_code == 200
+    assert response.status_code == status
     return sent
 
 
@@ -134,6 +135,13 @@ def test_a_signed_in_page_sends_the_lookup_once(app, logged_in):
     sent = statements_of(app, logged_in.client, "/settings/")
     assert len(sent) == 1, sent
     assert "FROM user_sessions JOIN users" in sent[0]
+
+
+def test_a_path_with_no_page_does_not_look_the_account_up(app, logged_in):
+    """A 404 needs no account: signed in, it sends no statement at all (the error page must
+    not wait on the database), and the next page still finds the session."""
+    assert statements_of(app, logged_in.client, "/settings/no-such-page/", 404) == []
+    assert logged_in.client.get("/settings/").status_code == 200
 
 
 def test_the_cookie_holds_only_the_session_token(logged_in):
